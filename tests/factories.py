@@ -1,0 +1,79 @@
+from decimal import Decimal
+
+import factory
+from django.utils import timezone
+
+from accounts.models import Address, User
+from shop.models import Category, Product, Vendor, VendorMembership, VendorStatus
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"person{n}@example.com")
+    full_name = factory.Faker("name")
+    email_verified_at = factory.LazyFunction(timezone.now)
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def saved(obj, create, extracted, **kwargs):  # noqa: N805 - factory_boy hook
+        if create:
+            obj.save()
+
+
+class AddressFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Address
+
+    user = factory.SubFactory(UserFactory)
+    full_name = factory.LazyAttribute(lambda o: o.user.full_name or "Ada Lovelace")
+    line1 = factory.Sequence(lambda n: f"{n} Market Street")
+    city = "Berlin"
+    postal_code = "10115"
+    country = "DE"
+
+
+class VendorFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Vendor
+
+    name = factory.Sequence(lambda n: f"Vendor {n}")
+    slug = factory.Sequence(lambda n: f"vendor-{n}")
+    contact_email = factory.Sequence(lambda n: f"vendor{n}@example.com")
+    status = VendorStatus.APPROVED
+
+
+class VendorMembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = VendorMembership
+
+    vendor = factory.SubFactory(VendorFactory)
+    user = factory.SubFactory(UserFactory)
+    role = VendorMembership.Role.OWNER
+
+
+class CategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Category
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Category {n}")
+    slug = factory.Sequence(lambda n: f"category-{n}")
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    vendor = factory.SubFactory(VendorFactory)
+    category = factory.SubFactory(CategoryFactory)
+    name = factory.Sequence(lambda n: f"Product {n}")
+    slug = factory.Sequence(lambda n: f"product-{n}")
+    description = "A fine thing, made with care."
+    price = Decimal("19.99")
+    stock = 10
+    is_active = True

@@ -1,0 +1,21 @@
+"""Test overlay: the production shape (PostgreSQL, Redis) with fast hashing and in-memory mail."""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bazaar")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
+os.environ.setdefault("CACHE_KEY_PREFIX", "bazaar-test")
+
+from project.settings import *  # noqa: E402, F403
+from project.settings import DATABASES  # noqa: E402
+
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise RuntimeError(
+        "The test suite runs on PostgreSQL only; set DATABASE_URL to a postgres:// URL."
+    )
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+MEDIA_ROOT = BASE_DIR / "var" / "test-media"  # noqa: F405
+SIMULATED_GATEWAY_LATENCY_MS = 0
+LOGGING = {"version": 1, "disable_existing_loggers": False}
