@@ -1,0 +1,44 @@
+# Everyday commands. `make run` and `make test` are the two that matter.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.DEFAULT_GOAL := help
+.PHONY: help install run serve worker migrate seed test test-fast lint format bench clean
+
+help:
+	@echo "make run    - install, migrate, load demo data and serve the shop at http://$(HOST):$(PORT)/"
+	@echo "make test   - the whole suite on PostgreSQL and Redis (unit, integration, browser)"
+	@echo "make lint   - ruff format check and lint"
+	@echo "make clean  - remove the virtualenv and the embedded database"
+
+$(VENV)/.installed: pyproject.toml
+	@scripts/make-venv.sh "$(VENV)"
+	@touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(PY) manage.py migrate --no-input
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+run: seed
+	@scripts/run.sh "$(HOST)" "$(PORT)"
+
+test: install
+	@scripts/with-test-services.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var staticfiles
