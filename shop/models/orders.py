@@ -65,12 +65,12 @@ class Order(models.Model):
     def __str__(self) -> str:
         return self.number
 
+    def get_absolute_url(self) -> str:
+        return reverse("shop:order_detail", kwargs={"pk": self.pk})
+
     @property
     def number(self) -> str:
         return f"BZ-{self.pk:06d}" if self.pk else "BZ-new"
-
-    def get_absolute_url(self) -> str:
-        return reverse("shop:order_detail", kwargs={"pk": self.pk})
 
     def can_transition_to(self, status: str) -> bool:
         return status in ORDER_TRANSITIONS.get(self.status, set())
