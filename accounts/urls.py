@@ -5,9 +5,32 @@ from accounts import views
 app_name = "accounts"
 
 urlpatterns = [
-    path("login/", views.placeholder, name="login"),
-    path("logout/", views.placeholder, name="logout"),
-    path("register/", views.placeholder, name="register"),
-    path("profile/", views.placeholder, name="profile"),
-    path("verify/resend/", views.placeholder, name="verify_resend"),
+    path("login/", views.login_view, name="login"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("register/", views.register, name="register"),
+    path("verify/sent/", views.verify_sent, name="verify_sent"),
+    path("verify/resend/", views.verify_resend, name="verify_resend"),
+    path("verify/<str:token>/", views.verify, name="verify"),
+    path("password/reset/", views.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "password/reset/sent/",
+        views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "reset/<uidb64>/<token>/",
+        views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password/reset/complete/",
+        views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path("password/change/", views.PasswordChangeView.as_view(), name="password_change"),
+    path("profile/", views.profile, name="profile"),
+    path("addresses/add/", views.address_add, name="address_add"),
+    path("addresses/<int:pk>/edit/", views.address_edit, name="address_edit"),
+    path("addresses/<int:pk>/delete/", views.address_delete, name="address_delete"),
+    path("addresses/<int:pk>/default/", views.address_default, name="address_default"),
 ]

@@ -1,6 +1,234 @@
+"""Account pages: sign in/out, registration, verification, password reset, profile."""
+
+from django.conf import settings
+from django.contrib import auth, messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import forms, ratelimit, selectors
+from accounts import services as account_services
+from shop.selectors import cart as cart_selectors
+from shop.services import cart as cart_services
+
+PROFILE_PAGE = "accounts/profile/page.html"
 
 
-def placeholder(request: HttpRequest) -> HttpResponse:
-    return render(request, "base.html")
+def _base_url(request: HttpRequest) -> str:
+    """Absolute links in emails point at the host the visitor used (e.g. a test server's port)."""
+    return request.build_absolute_uri("/")
+
+
+def _safe_next(request: HttpRequest) -> str:
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return ""
+
+
+def _sign_in(request: HttpRequest, user) -> None:
+    # The guest cart id lives in the session, so read it before login() rotates the session.
+    guest_cart_id = cart_selectors.get_session_cart_id(request=request)
+    auth.login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    cart_services.merge_guest_cart(guest_cart_id=guest_cart_id, user=user)
+
+
+@sensitive_post_parameters("password")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    next_url = _safe_next(request)
+    if request.user.is_authenticated and request.method == "GET":
+        return redirect(next_url or settings.LOGIN_REDIRECT_URL)
+    form = forms.LoginForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        email = account_services.normalise_email(form.cleaned_data["email"])
+        if ratelimit.is_login_blocked(email=email, request=request):
+            form.add_error(None, forms.LOGIN_BLOCKED_MESSAGE)
+            status = 429
+        else:
+            user = auth.authenticate(request, email=email, password=form.cleaned_data["password"])
+            if user is None:
+                ratelimit.record_login_failure(email=email, request=request)
+                form.add_error(None, forms.LOGIN_FAILED_MESSAGE)
+            else:
+                ratelimit.clear_login_failures(email=email, request=request)
+                _sign_in(request, user)
+                return redirect(next_url or settings.LOGIN_REDIRECT_URL)
+    context = {"form": form, "next": next_url}
+    return render(request, "accounts/auth/login.html", context, status=status)
+
+
+class LogoutView(auth_views.LogoutView):
+    """POST only (Django's default); GET answers 405 and signs nobody out."""
+
+
+@sensitive_post_parameters("password1", "password2")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def register(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("accounts:profile")
+    form = forms.RegisterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = account_services.register_user(
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password1"],
+                full_name=form.cleaned_data["full_name"],
+                base_url=_base_url(request),
+            )
+        except account_services.EmailAlreadyRegistered:
+            # Same page as a success: the owner gets an email, the visitor learns nothing.
+            pass
+        else:
+            _sign_in(request, user)
+        return redirect("accounts:verify_sent")
+    return render(request, "accounts/auth/register.html", {"form": form})
+
+
+@require_GET
+def verify_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/verify/sent.html")
+
+
+@require_GET
+def verify(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        account_services.verify_email(token=token)
+    except account_services.VerificationLinkExpired as error:
+        context = {"error": error.message, "expired": True}
+        return render(request, "accounts/verify/failed.html", context, status=400)
+    except account_services.VerificationLinkInvalid as error:
+        context = {"error": error.message, "expired": False}
+        return render(request, "accounts/verify/failed.html", context, status=400)
+    messages.success(request, "Your email address is verified.")
+    return redirect("shop:home")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def verify_resend(request: HttpRequest) -> HttpResponse:
+    if request.user.is_verified:
+        messages.info(request, "Your email address is already verified.")
+        return redirect("accounts:profile")
+    if request.method == "POST":
+        account_services.resend_verification(user=request.user, base_url=_base_url(request))
+        messages.success(request, f"We've sent a new verification link to {request.user.email}.")
+        return redirect("accounts:verify_sent")
+    return render(request, "accounts/verify/resend.html")
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Always shows the same "check your inbox" page, registered address or not."""
+
+    form_class = forms.PasswordResetForm
+    template_name = "accounts/password/reset_form.html"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "accounts/password/reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password/reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "accounts/password/reset_complete.html"
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "accounts/password/change_form.html"
+    success_url = reverse_lazy("accounts:profile")
+
+    def form_valid(self, form):
+        messages.success(self.request, "Your password has been changed.")
+        return super().form_valid(form)
+
+
+def _render_profile(request: HttpRequest, form: forms.ProfileForm, **extra) -> HttpResponse:
+    context = {
+        "form": form,
+        "addresses": selectors.list_addresses(user=request.user),
+        **extra,
+    }
+    return render(request, PROFILE_PAGE, context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    form = forms.ProfileForm(
+        request.POST or None, initial={"full_name": user.full_name, "phone": user.phone}
+    )
+    if request.method == "POST" and form.is_valid():
+        account_services.update_profile(user=user, **form.cleaned_data)
+        messages.success(request, "Your details are saved.")
+        return redirect("accounts:profile")
+    return _render_profile(request, form)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def address_add(request: HttpRequest) -> HttpResponse:
+    form = forms.AddressForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        account_services.add_address(user=request.user, **form.service_kwargs())
+        messages.success(request, "Address saved.")
+        return redirect("accounts:profile")
+    return render(request, "accounts/profile/address_form.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def address_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    address = selectors.access_address(user=request.user, pk=pk)
+    is_default = request.user.default_address_id == address.pk
+    form = forms.AddressForm(
+        request.POST or None, instance=address, initial={"make_default": is_default}
+    )
+    if request.method == "POST" and form.is_valid():
+        account_services.update_address(
+            user=request.user, address_id=address.pk, **form.service_kwargs()
+        )
+        messages.success(request, "Address saved.")
+        return redirect("accounts:profile")
+    context = {"form": form, "address": address}
+    return render(request, "accounts/profile/address_form.html", context)
+
+
+def _address_list_changed(request: HttpRequest, message: str) -> HttpResponse:
+    if request.htmx:
+        context = {"addresses": selectors.list_addresses(user=request.user), "status": message}
+        return render(request, f"{PROFILE_PAGE}#address-list", context)
+    messages.success(request, message)
+    return redirect("accounts:profile")
+
+
+@login_required
+@require_POST
+def address_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    address = selectors.access_address(user=request.user, pk=pk)
+    account_services.delete_address(user=request.user, address_id=address.pk)
+    return _address_list_changed(request, "Address deleted.")
+
+
+@login_required
+@require_POST
+def address_default(request: HttpRequest, pk: int) -> HttpResponse:
+    address = selectors.access_address(user=request.user, pk=pk)
+    account_services.set_default_address(user=request.user, address_id=address.pk)
+    return _address_list_changed(request, "Default address updated.")

@@ -1,0 +1,176 @@
+"""Account forms: every input is validated here before a service sees it."""
+
+import re
+from functools import partial
+
+from django import forms
+from django.contrib.auth import forms as auth_forms
+from django.contrib.auth import password_validation
+from django.core.cache import cache
+from django.db import transaction
+
+from accounts import tasks
+from accounts.models import Address, User
+
+LOGIN_FAILED_MESSAGE = "Email or password is incorrect."
+LOGIN_BLOCKED_MESSAGE = "Too many sign-in attempts. Try again in a few minutes."
+PHONE_RE = re.compile(r"^\+?[0-9 ()./-]{5,30}$")
+COUNTRY_RE = re.compile(r"^[A-Za-z]{2}$")
+# At most this many reset emails per account per hour; further requests look the same.
+RESET_EMAILS_PER_HOUR = 5
+
+
+def _clean_phone(value: str) -> str:
+    value = value.strip()
+    if value and not PHONE_RE.match(value):
+        raise forms.ValidationError(
+            "Enter a phone number using digits, spaces and an optional leading +."
+        )
+    return value
+
+
+class LoginForm(forms.Form):
+    email = forms.EmailField(
+        label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class RegisterForm(forms.Form):
+    email = forms.EmailField(
+        label="Email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    full_name = forms.CharField(
+        label="Full name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
+    )
+    password2 = forms.CharField(
+        label="Confirm password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="Enter the same password again.",
+    )
+
+    def clean_full_name(self) -> str:
+        name = self.cleaned_data["full_name"].strip()
+        if not name:
+            raise forms.ValidationError("Enter your name.")
+        return name
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        password1 = cleaned.get("password1")
+        password2 = cleaned.get("password2")
+        if password1 and password2 and password1 != password2:
+            self.add_error("password2", "The two passwords do not match.")
+        elif password1:
+            candidate = User(email=cleaned.get("email", ""), full_name=cleaned.get("full_name", ""))
+            try:
+                password_validation.validate_password(password1, candidate)
+            except forms.ValidationError as error:
+                self.add_error("password1", error)
+        return cleaned
+
+
+class ProfileForm(forms.Form):
+    full_name = forms.CharField(
+        label="Full name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+    phone = forms.CharField(
+        label="Phone",
+        max_length=32,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "type": "tel"}),
+    )
+
+    def clean_full_name(self) -> str:
+        name = self.cleaned_data["full_name"].strip()
+        if not name:
+            raise forms.ValidationError("Enter your name.")
+        return name
+
+    def clean_phone(self) -> str:
+        return _clean_phone(self.cleaned_data["phone"])
+
+
+class AddressForm(forms.ModelForm):
+    make_default = forms.BooleanField(label="Use as my default address", required=False)
+
+    class Meta:
+        model = Address
+        fields = ["full_name", "line1", "line2", "city", "postal_code", "country", "phone"]
+        labels = {
+            "full_name": "Full name",
+            "line1": "Address line 1",
+            "line2": "Address line 2 (optional)",
+            "postal_code": "Postal code",
+            "country": "Country code",
+            "phone": "Phone (optional)",
+        }
+        widgets = {
+            "full_name": forms.TextInput(attrs={"autocomplete": "name"}),
+            "line1": forms.TextInput(attrs={"autocomplete": "address-line1"}),
+            "line2": forms.TextInput(attrs={"autocomplete": "address-line2"}),
+            "city": forms.TextInput(attrs={"autocomplete": "address-level2"}),
+            "postal_code": forms.TextInput(attrs={"autocomplete": "postal-code"}),
+            "country": forms.TextInput(attrs={"autocomplete": "country", "maxlength": 2}),
+            "phone": forms.TextInput(attrs={"autocomplete": "tel", "type": "tel"}),
+        }
+
+    def clean_country(self) -> str:
+        country = self.cleaned_data["country"].strip()
+        if not COUNTRY_RE.match(country):
+            raise forms.ValidationError("Enter a two-letter country code, e.g. DE.")
+        return country.upper()
+
+    def clean_phone(self) -> str:
+        return _clean_phone(self.cleaned_data["phone"])
+
+    def service_kwargs(self) -> dict:
+        data = self.cleaned_data
+        return {name: data[name] for name in self.Meta.fields} | {
+            "make_default": data["make_default"]
+        }
+
+
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    """Django's reset form (silent about unknown addresses); the email goes out as a task."""
+
+    base_url: str | None = None
+
+    def save(self, *args, request=None, **kwargs) -> None:
+        self.base_url = request.build_absolute_uri("/") if request is not None else None
+        super().save(*args, request=request, **kwargs)
+
+    def send_mail(
+        self,
+        subject_template_name,
+        email_template_name,
+        context,
+        from_email,
+        to_email,
+        html_email_template_name=None,
+    ) -> None:
+        user = context["user"]
+        throttle_key = f"password-reset-sent:{user.pk}"
+        cache.add(throttle_key, 0, timeout=3600)
+        if cache.incr(throttle_key) > RESET_EMAILS_PER_HOUR:
+            return
+        transaction.on_commit(
+            partial(
+                tasks.send_password_reset_email.enqueue,
+                user_id=user.pk,
+                uidb64=context["uid"],
+                token=context["token"],
+                base_url=self.base_url,
+            )
+        )

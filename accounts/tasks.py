@@ -1,0 +1,83 @@
+"""Account emails. Tasks take ids and scalars, re-read the database and skip stale work."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.tasks import task
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.timesince import timeuntil
+
+from accounts import tokens
+from accounts.models import User
+from project import emails
+
+# Critical work (payments) runs above emails, analytics below.
+EMAIL_PRIORITY = 10
+
+
+def _valid_for(seconds: int) -> str:
+    now = timezone.now()
+    return timeuntil(now + timedelta(seconds=seconds), now)
+
+
+@task(queue_name="emails", priority=EMAIL_PRIORITY)
+def send_verification_email(user_id: int, base_url: str | None = None) -> bool:
+    """Email a fresh verification link; does nothing if the user is gone or already verified."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None or user.is_verified:
+        return False
+    path = reverse("accounts:verify", kwargs={"token": tokens.make_verification_token(user)})
+    emails.send_templated_email(
+        to=user.email,
+        template="verify_email",
+        subject="Verify your email address",
+        context={
+            "name": user.full_name,
+            "verify_url": emails.absolute_url(path, base_url=base_url),
+            "valid_for": _valid_for(settings.EMAIL_VERIFICATION_MAX_AGE),
+        },
+    )
+    return True
+
+
+@task(queue_name="emails", priority=EMAIL_PRIORITY)
+def send_registration_attempt_email(user_id: int, base_url: str | None = None) -> bool:
+    """Tell an account owner that someone tried to register with their address."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return False
+    emails.send_templated_email(
+        to=user.email,
+        template="registration_attempt",
+        subject="Someone tried to register with your email address",
+        context={
+            "name": user.full_name,
+            "login_url": emails.absolute_url(reverse("accounts:login"), base_url=base_url),
+            "reset_url": emails.absolute_url(reverse("accounts:password_reset"), base_url=base_url),
+        },
+    )
+    return True
+
+
+@task(queue_name="emails", priority=EMAIL_PRIORITY)
+def send_password_reset_email(
+    user_id: int, uidb64: str, token: str, base_url: str | None = None
+) -> bool:
+    """Email a password-reset link; skipped when the token no longer matches the user."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not default_token_generator.check_token(user, token):
+        return False
+    path = reverse("accounts:password_reset_confirm", kwargs={"uidb64": uidb64, "token": token})
+    emails.send_templated_email(
+        to=user.email,
+        template="password_reset",
+        subject="Reset your Bazaar password",
+        context={
+            "name": user.full_name,
+            "reset_url": emails.absolute_url(path, base_url=base_url),
+            "valid_for": _valid_for(settings.PASSWORD_RESET_TIMEOUT),
+        },
+    )
+    return True

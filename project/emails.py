@@ -1,0 +1,29 @@
+"""The one way Bazaar sends email: a text and an HTML template sharing a layout."""
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+
+
+def absolute_url(path: str, *, base_url: str | None = None) -> str:
+    """Join a site path to the request's base URL, or to SITE_URL when there was no request."""
+    base = (base_url or settings.SITE_URL).rstrip("/")
+    return f"{base}/{path.lstrip('/')}"
+
+
+def send_templated_email(*, to: str, template: str, context: dict, subject: str) -> int:
+    """Render emails/<template>.txt and .html and send them as one multipart message.
+
+    Sent through the default mailer (MAILERS["default"]); returns the number sent (0 or 1).
+    """
+    full_context = {"site_name": "Bazaar", "site_url": settings.SITE_URL, **context}
+    full_context.setdefault("subject", subject)
+    text_body = render_to_string(f"emails/{template}.txt", full_context)
+    html_body = render_to_string(f"emails/{template}.html", full_context)
+    message = EmailMultiAlternatives(
+        subject="".join(subject.splitlines()),
+        body=text_body,
+        to=[to],
+    )
+    message.attach_alternative(html_body, "text/html")
+    return message.send()
