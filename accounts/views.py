@@ -81,7 +81,7 @@ def register(request: HttpRequest) -> HttpResponse:
     form = forms.RegisterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            user = account_services.register_user(
+            account_services.register_user(
                 email=form.cleaned_data["email"],
                 password=form.cleaned_data["password1"],
                 full_name=form.cleaned_data["full_name"],
@@ -89,9 +89,8 @@ def register(request: HttpRequest) -> HttpResponse:
             )
         except account_services.EmailAlreadyRegistered:
             # Same page as a success: the owner gets an email, the visitor learns nothing.
+            # For the same reason a new account is not signed in here either.
             pass
-        else:
-            _sign_in(request, user)
         return redirect("accounts:verify_sent")
     return render(request, "accounts/auth/register.html", {"form": form})
 
@@ -111,6 +110,9 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
     except account_services.VerificationLinkInvalid as error:
         context = {"error": error.message, "expired": False}
         return render(request, "accounts/verify/failed.html", context, status=400)
+    if not request.user.is_authenticated:
+        messages.success(request, "Your email address is verified. Log in to continue.")
+        return redirect("accounts:login")
     messages.success(request, "Your email address is verified.")
     return redirect("shop:home")
 

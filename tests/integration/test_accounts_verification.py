@@ -32,7 +32,7 @@ def _link_from(message) -> str:
 
 @pytest.fixture
 def registered(client, db, django_capture_on_commit_callbacks):
-    """A visitor who just registered: signed in, unverified, with the email in the outbox."""
+    """A visitor who registered and then logged in: unverified, with the email in the outbox."""
     with django_capture_on_commit_callbacks(execute=True):
         client.post(
             reverse("accounts:register"),
@@ -43,7 +43,9 @@ def registered(client, db, django_capture_on_commit_callbacks):
                 "password2": GOOD_PASSWORD,
             },
         )
-    return User.objects.get(email="nora@example.com")
+    user = User.objects.get(email="nora@example.com")
+    client.force_login(user)
+    return user
 
 
 def _shift_signing_clock(monkeypatch, seconds: int) -> None:
@@ -247,3 +249,15 @@ def test_verified_email_required_lets_verified_user_through(rf, shopper):
 
     assert response.status_code == 200
     assert response.content == b"secret checkout"
+
+
+def test_link_opened_while_signed_out_verifies_and_asks_to_log_in(client, registered):
+    client.logout()
+    link = _link_from(mail.outbox[0])
+
+    response = client.get(link, follow=True)
+
+    registered.refresh_from_db()
+    assert registered.email_verified_at is not None
+    assert response.redirect_chain[-1][0] == reverse("accounts:login")
+    assert "Your email address is verified. Log in to continue." in response.content.decode()
