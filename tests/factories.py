@@ -77,3 +77,48 @@ class ProductFactory(factory.django.DjangoModelFactory):
     price = Decimal("19.99")
     stock = 10
     is_active = True
+
+
+# --- Cart, orders (cart/checkout area) ---
+
+
+class CartFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "shop.Cart"
+
+    user = None
+
+
+class CartItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "shop.CartItem"
+
+    cart = factory.SubFactory(CartFactory)
+    product = factory.SubFactory(ProductFactory)
+    quantity = 1
+
+
+class OrderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "shop.Order"
+
+    customer = factory.SubFactory(UserFactory)
+    total = Decimal("19.99")
+    ship_name = "Ada Lovelace"
+    ship_line1 = "1 Market Street"
+    ship_city = "Berlin"
+    ship_postal_code = "10115"
+    ship_country = "DE"
+
+
+class OrderLineFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "shop.OrderLine"
+
+    order = factory.SubFactory(OrderFactory)
+    product = factory.SubFactory(ProductFactory)
+    vendor = factory.LazyAttribute(lambda o: o.product.vendor)
+    product_name = factory.LazyAttribute(lambda o: o.product.name)
+    unit_price = factory.LazyAttribute(lambda o: o.product.price)
+    quantity = 1
+    line_total = factory.LazyAttribute(lambda o: o.unit_price * o.quantity)

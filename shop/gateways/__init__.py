@@ -1,0 +1,71 @@
+"""The payment gateway interface and the result types every adapter returns.
+
+Views tokenize the card through the gateway and hand only the token onwards:
+the full card number and CVC never reach a service, a model, a task or a log.
+"""
+
+import abc
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from project.errors import DomainError
+
+ChargeStatus = Literal["captured", "declined", "error"]
+
+
+class CardInvalid(DomainError):
+    """The card details cannot be used; `field` names the form field to blame."""
+
+    code = "card_invalid"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class GatewayError(Exception):
+    """A transient failure (network, processor hiccup): the same call may succeed later."""
+
+    code = "processing_error"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CardToken:
+    token: str
+    brand: str
+    last4: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChargeResult:
+    status: ChargeStatus
+    reference: str = ""
+    failure_code: str = ""
+    failure_message: str = ""
+
+    @property
+    def captured(self) -> bool:
+        return self.status == "captured"
+
+
+class PaymentGateway(abc.ABC):
+    """What Bazaar needs from a payment provider."""
+
+    @abc.abstractmethod
+    def tokenize_card(self, *, number: str, exp_month: int, exp_year: int, cvc: str) -> CardToken:
+        """Exchange card details for a token; raises CardInvalid."""
+
+    @abc.abstractmethod
+    def charge(
+        self, *, token: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> ChargeResult:
+        """Charge a token once per idempotency key; raises GatewayError on a transient failure."""
+
+
+def get_gateway() -> PaymentGateway:
+    """The configured gateway (`settings.PAYMENT_GATEWAY`, an import path to a class)."""
+    return import_string(settings.PAYMENT_GATEWAY)()

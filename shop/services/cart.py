@@ -1,8 +1,173 @@
-"""Cart writes. (Placeholder bodies; the cart work fills them in.)"""
+"""Cart writes. Every change locks the cart row, so two tabs cannot interleave their edits."""
+
+from django.db import transaction
+from django.http import HttpRequest
 
 from accounts.models import User
+from project.errors import DomainError
+from shop.models import Cart, CartItem, Product, VendorStatus
+from shop.selectors import cart as cart_selectors
+
+
+class InvalidQuantity(DomainError):
+    code = "invalid_quantity"
+
+
+class ProductUnavailable(DomainError):
+    code = "product_unavailable"
+
+
+class NotEnoughStock(DomainError):
+    code = "not_enough_stock"
+
+
+class ItemNotInCart(DomainError):
+    code = "item_not_in_cart"
+
+
+def _visible_product(product_id: int) -> Product:
+    product = (
+        Product.objects.select_related("vendor")
+        .filter(pk=product_id, is_active=True, vendor__status=VendorStatus.APPROVED)
+        .first()
+    )
+    if product is None:
+        raise ProductUnavailable("This product is not available.")
+    return product
+
+
+def _check_quantity(*, product: Product, quantity: int, in_cart: int = 0) -> None:
+    if quantity < 1:
+        raise InvalidQuantity("Quantity must be at least 1.")
+    if quantity > product.stock:
+        if product.stock == 0:
+            raise NotEnoughStock(f"{product.name} is out of stock.")
+        message = f"Only {product.stock} left in stock."
+        if in_cart:
+            message += f" You already have {in_cart} in your cart."
+        raise NotEnoughStock(message)
+
+
+def _lock(cart: Cart) -> None:
+    Cart.objects.select_for_update().filter(pk=cart.pk).first()
+
+
+def get_or_create_cart(*, request: HttpRequest) -> tuple[Cart, bool]:
+    """The visitor's cart, created on first write (never on a GET): (cart, created)."""
+    if request.user.is_authenticated:
+        return Cart.objects.get_or_create(user=request.user)
+    cart = cart_selectors.get_cart(request=request)
+    if cart is not None:
+        return cart, False
+    cart = Cart.objects.create()
+    request.session[cart_selectors.SESSION_CART_KEY] = cart.pk
+    return cart, True
+
+
+def add_to_cart(*, cart: Cart, product_id: int, quantity: int) -> CartItem:
+    """Add `quantity` of a visible product; the cart's total for it stays within 1..stock."""
+    if quantity < 1:
+        raise InvalidQuantity("Quantity must be at least 1.")
+    with transaction.atomic():
+        _lock(cart)
+        product = _visible_product(product_id)
+        item = CartItem.objects.filter(cart=cart, product=product).first()
+        in_cart = item.quantity if item else 0
+        _check_quantity(product=product, quantity=in_cart + quantity, in_cart=in_cart)
+        if item is None:
+            item = CartItem.objects.create(cart=cart, product=product, quantity=quantity)
+        else:
+            item.quantity = in_cart + quantity
+            item.save(update_fields=["quantity"])
+        cart.save(update_fields=["updated_at"])
+    item.product = product
+    return item
+
+
+def set_quantity(*, cart: Cart, product_id: int, quantity: int) -> CartItem:
+    """Set a line's quantity to 1..stock of a product already in the cart."""
+    if quantity < 1:
+        raise InvalidQuantity("Quantity must be at least 1.")
+    with transaction.atomic():
+        _lock(cart)
+        item = CartItem.objects.filter(cart=cart, product_id=product_id).first()
+        if item is None:
+            raise ItemNotInCart("This product is not in your cart.")
+        product = _visible_product(product_id)
+        _check_quantity(product=product, quantity=quantity)
+        item.quantity = quantity
+        item.save(update_fields=["quantity"])
+        cart.save(update_fields=["updated_at"])
+    item.product = product
+    return item
+
+
+def remove_item(*, cart: Cart, product_id: int) -> CartItem | None:
+    """Remove a product from the cart and return the removed line (None if it was not there)."""
+    with transaction.atomic():
+        _lock(cart)
+        item = (
+            CartItem.objects.select_related("product")
+            .filter(cart=cart, product_id=product_id)
+            .first()
+        )
+        if item is not None:
+            item.delete()
+            cart.save(update_fields=["updated_at"])
+    return item
 
 
 def merge_guest_cart(*, guest_cart_id: int | None, user: User) -> None:
-    """Move a guest cart's items into the user's cart after they sign in (capped at stock)."""
-    return None
+    """Move a guest cart's items into the user's cart after they sign in (capped at stock).
+
+    Quantities of a product in both carts are summed; unavailable products are dropped.
+    The guest cart is deleted. Locks both cart rows.
+    """
+    if guest_cart_id is None:
+        return
+    with transaction.atomic():
+        guest = Cart.objects.select_for_update().filter(pk=guest_cart_id, user__isnull=True).first()
+        if guest is None:
+            return
+        cart, _ = Cart.objects.get_or_create(user=user)
+        _lock(cart)
+        existing = {item.product_id: item for item in CartItem.objects.filter(cart=cart)}
+        guest_items = CartItem.objects.filter(
+            cart=guest, product__is_active=True, product__vendor__status=VendorStatus.APPROVED
+        ).select_related("product")
+        for guest_item in guest_items:
+            stock = guest_item.product.stock
+            item = existing.get(guest_item.product_id)
+            if item is None:
+                quantity = min(guest_item.quantity, stock)
+                if quantity >= 1:
+                    CartItem.objects.create(
+                        cart=cart, product_id=guest_item.product_id, quantity=quantity
+                    )
+            else:
+                quantity = min(item.quantity + guest_item.quantity, max(stock, item.quantity))
+                if quantity != item.quantity:
+                    item.quantity = quantity
+                    item.save(update_fields=["quantity"])
+        guest.delete()
+        cart.save(update_fields=["updated_at"])
+
+
+def refill_cart_from_order(*, cart: Cart, order) -> None:
+    """Put a cancelled order's products back in the cart (capped at stock), so the shopper
+    can try another card without shopping again. Unavailable products are skipped."""
+    with transaction.atomic():
+        _lock(cart)
+        existing = {item.product_id: item for item in CartItem.objects.filter(cart=cart)}
+        lines = order.lines.filter(
+            product__is_active=True, product__vendor__status=VendorStatus.APPROVED
+        ).select_related("product")
+        for line in lines:
+            item = existing.get(line.product_id)
+            in_cart = item.quantity if item else 0
+            quantity = min(in_cart + line.quantity, line.product.stock)
+            if item is None and quantity >= 1:
+                CartItem.objects.create(cart=cart, product=line.product, quantity=quantity)
+            elif item is not None and quantity > in_cart:
+                item.quantity = quantity
+                item.save(update_fields=["quantity"])

@@ -1,11 +1,113 @@
-"""Placeholder views; the checkout work replaces this module."""
+"""Checkout: 1. shipping address, 2. review and pay, 3. the order page (shop.views.orders)."""
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
+
+from accounts import selectors as account_selectors
+from accounts import services as account_services
+from accounts.decorators import verified_email_required
+from accounts.models import Address
+from project.errors import DomainError
+from shop.forms import checkout as checkout_forms
+from shop.gateways import get_gateway
+from shop.models import OrderStatus
+from shop.selectors import cart as cart_selectors
+from shop.services import cart as cart_services
+from shop.services import checkout as checkout_services
+from shop.services import payments as payment_services
+from shop.views import orders as order_views
+
+SESSION_ADDRESS_KEY = "checkout_address"
+ADDRESS_FIELDS = ["full_name", "line1", "line2", "city", "postal_code", "country", "phone"]
 
 
-def _placeholder(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-    return render(request, "base.html")
+@require_http_methods(["GET", "POST"])
+@verified_email_required
+def checkout_address(request: HttpRequest) -> HttpResponse:
+    cart = cart_selectors.get_cart_summary(request=request)
+    if cart.is_empty:
+        messages.info(request, "Your cart is empty.")
+        return redirect("shop:cart")
+    data = request.POST if request.method == "POST" else None
+    addresses = list(account_selectors.list_addresses(user=request.user))
+    form = checkout_forms.AddressChoiceForm(
+        data, addresses=addresses, initial={"address": _initial_choice(request, addresses)}
+    )
+    wants_new = data is not None and data.get("address") == checkout_forms.NEW_ADDRESS
+    new_form = checkout_forms.NewAddressForm(data if wants_new else None, prefix="new")
+    if data is not None and form.is_valid():
+        chosen = form.chosen_address()
+        if chosen is not None:
+            request.session[SESSION_ADDRESS_KEY] = {"address_id": chosen.pk}
+            return redirect("shop:checkout_review")
+        if new_form.is_valid():
+            fields = {name: new_form.cleaned_data[name] for name in ADDRESS_FIELDS}
+            if new_form.cleaned_data["save_to_book"]:
+                saved = account_services.add_address(user=request.user, **fields)
+                request.session[SESSION_ADDRESS_KEY] = {"address_id": saved.pk}
+            else:
+                request.session[SESSION_ADDRESS_KEY] = {"address": fields}
+            return redirect("shop:checkout_review")
+    context = {"cart": cart, "form": form, "new_form": new_form, "step": "address"}
+    return render(request, "shop/checkout/address.html", context)
 
 
-checkout_address = checkout_review = _placeholder
+@sensitive_post_parameters("card_number", "cvc")
+@require_http_methods(["GET", "POST"])
+@verified_email_required
+def checkout_review(request: HttpRequest) -> HttpResponse:
+    cart = cart_selectors.get_cart_summary(request=request)
+    if cart.is_empty or not cart.can_check_out:
+        messages.info(request, "Your cart is empty." if cart.is_empty else "Check your cart.")
+        return redirect("shop:cart")
+    address = _session_address(request)
+    if address is None:
+        messages.info(request, "Choose a shipping address.")
+        return redirect("shop:checkout")
+    form = checkout_forms.CardForm(request.POST if request.method == "POST" else None)
+    if form.is_bound and form.is_valid():
+        token = form.tokenize(gateway=get_gateway())
+        if token is not None:
+            try:
+                order = checkout_services.place_order(
+                    customer=request.user,
+                    cart=cart_selectors.get_cart(request=request),
+                    address=address,
+                )
+            except DomainError as exc:
+                messages.error(request, exc.message)
+                return redirect("shop:cart")
+            request.session.pop(SESSION_ADDRESS_KEY, None)
+            payment = payment_services.pay_order(order=order, card_token=token)
+            order_views.announce_payment(request, order=order, payment=payment)
+            if order.status == OrderStatus.CANCELLED:
+                cart_services.refill_cart_from_order(
+                    cart=cart_selectors.get_cart(request=request), order=order
+                )
+                messages.info(request, "Your items are back in your cart.")
+            return redirect(order)
+    context = {"cart": cart, "address": address, "form": form, "step": "review"}
+    return render(request, "shop/checkout/review.html", context, status=422 if form.errors else 200)
+
+
+def _initial_choice(request: HttpRequest, addresses: list[Address]) -> str:
+    ids = {address.pk for address in addresses}
+    remembered = request.session.get(SESSION_ADDRESS_KEY) or {}
+    for candidate in (remembered.get("address_id"), request.user.default_address_id):
+        if candidate in ids:
+            return str(candidate)
+    return str(addresses[0].pk) if addresses else checkout_forms.NEW_ADDRESS
+
+
+def _session_address(request: HttpRequest) -> Address | None:
+    """The address chosen in step 1: a saved one (still the user's) or an unsaved new one."""
+    remembered = request.session.get(SESSION_ADDRESS_KEY) or {}
+    if "address_id" in remembered:
+        return Address.objects.filter(pk=remembered["address_id"], user=request.user).first()
+    if "address" in remembered:
+        fields = {name: remembered["address"].get(name, "") for name in ADDRESS_FIELDS}
+        return Address(user=request.user, **fields)
+    return None

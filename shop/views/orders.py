@@ -1,11 +1,80 @@
-"""Placeholder views; the orders work replaces this module."""
+"""A shopper's orders: the list, one order (also the confirmation page) and paying again."""
 
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_POST
+
+from project.errors import DomainError
+from shop.forms import checkout as checkout_forms
+from shop.gateways import get_gateway
+from shop.models import Order, OrderStatus, Payment, PaymentStatus
+from shop.selectors import orders as order_selectors
+from shop.services import payments as payment_services
+
+ORDERS_PER_PAGE = 10
 
 
-def _placeholder(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-    return render(request, "base.html")
+@require_GET
+@login_required
+def order_list(request: HttpRequest) -> HttpResponse:
+    orders = order_selectors.list_orders_for_customer(customer=request.user)
+    page = Paginator(orders, ORDERS_PER_PAGE).get_page(request.GET.get("page"))
+    template = "shop/orders/list.html#order-list" if request.htmx else "shop/orders/list.html"
+    return render(request, template, {"page_obj": page})
 
 
-order_list = order_detail = retry_payment = _placeholder
+@require_GET
+@login_required
+def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    order = order_selectors.access_order(user=request.user, pk=pk)
+    return render(request, "shop/orders/detail.html", _detail_context(order))
+
+
+@sensitive_post_parameters("card_number", "cvc")
+@require_POST
+@login_required
+def retry_payment(request: HttpRequest, pk: int) -> HttpResponse:
+    order = order_selectors.access_order(user=request.user, pk=pk)
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        messages.info(request, f"Order {order.number} is not awaiting payment.")
+        return redirect(order)
+    form = checkout_forms.CardForm(request.POST)
+    token = form.tokenize(gateway=get_gateway()) if form.is_valid() else None
+    if token is None:
+        context = _detail_context(order, card_form=form)
+        return render(request, "shop/orders/detail.html", context, status=422)
+    try:
+        payment = payment_services.pay_order(order=order, card_token=token)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect(order)
+    announce_payment(request, order=order, payment=payment)
+    return redirect(order)
+
+
+def announce_payment(request: HttpRequest, *, order: Order, payment: Payment) -> None:
+    """Tell the shopper what became of their payment, on the page they land on next."""
+    if payment.status == PaymentStatus.CAPTURED:
+        messages.success(request, f"Thank you, your order {order.number} is confirmed.")
+    elif payment.failure_code == payment_services.PROCESSING_ERROR_CODE:
+        messages.warning(request, payment.failure_message)
+    else:
+        messages.error(
+            request,
+            f"{payment.failure_message} Order {order.number} was cancelled "
+            "and you have not been charged.",
+        )
+
+
+def _detail_context(order: Order, card_form: checkout_forms.CardForm | None = None) -> dict:
+    payments = list(order.payments.all())
+    return {
+        "order": order,
+        "latest_payment": payments[0] if payments else None,
+        "card_form": card_form or checkout_forms.CardForm(),
+        "can_pay": order.status == OrderStatus.PENDING_PAYMENT,
+    }

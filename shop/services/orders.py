@@ -1,0 +1,54 @@
+"""Order state changes. Every move goes through the state machine in shop.models.orders."""
+
+from django.db import transaction
+from django.db.models import F
+
+from project.errors import DomainError
+from shop.models import Order, OrderStatus, Product
+
+
+class IllegalTransition(DomainError):
+    code = "illegal_transition"
+
+
+def transition_order(*, order: Order, to: str, reason: str = "") -> Order:
+    """Move an order to `to` if the state machine allows it; locks the order row.
+
+    Raises IllegalTransition otherwise, never overwriting silently. Updates `order` in place.
+    """
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if not locked.can_transition_to(to):
+            raise IllegalTransition(
+                f"Order {locked.number} is {locked.get_status_display().lower()} "
+                f"and cannot become {OrderStatus(to).label.lower()}."
+            )
+        locked.status = to
+        fields = ["status", "updated_at"]
+        if to == OrderStatus.CANCELLED:
+            locked.cancel_reason = reason[:200]
+            fields.append("cancel_reason")
+        locked.save(update_fields=fields)
+    order.status = locked.status
+    order.cancel_reason = locked.cancel_reason
+    return order
+
+
+def cancel_order(*, order: Order, reason: str) -> Order:
+    """Cancel an order and return its stock to the products (locked in id order)."""
+    with transaction.atomic():
+        transition_order(order=order, to=OrderStatus.CANCELLED, reason=reason)
+        quantities: dict[int, int] = {}
+        for product_id, quantity in order.lines.filter(product__isnull=False).values_list(
+            "product_id", "quantity"
+        ):
+            quantities[product_id] = quantities.get(product_id, 0) + quantity
+        locked_ids = list(
+            Product.objects.select_for_update()
+            .filter(pk__in=quantities)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        for product_id in locked_ids:
+            Product.objects.filter(pk=product_id).update(stock=F("stock") + quantities[product_id])
+    return order

@@ -1,0 +1,151 @@
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from shop.models import CartItem, Order, OrderStatus, Product, VendorStatus
+from shop.services import checkout as checkout_services
+from tests import factories
+
+
+@pytest.fixture
+def address(shopper):
+    return factories.AddressFactory(
+        user=shopper, full_name="Sam Shopper", line1="5 Elm Road", city="Lyon", country="FR"
+    )
+
+
+@pytest.fixture
+def cart(shopper):
+    return factories.CartFactory(user=shopper)
+
+
+def test_place_order_decrements_stock_snapshots_lines_and_empties_cart(shopper, cart, address):
+    mug = factories.ProductFactory(name="Mug", price=Decimal("12.50"), stock=5)
+    tea = factories.ProductFactory(name="Tea", price=Decimal("4.99"), stock=2)
+    factories.CartItemFactory(cart=cart, product=mug, quantity=2)
+    factories.CartItemFactory(cart=cart, product=tea, quantity=2)
+
+    order = checkout_services.place_order(customer=shopper, cart=cart, address=address)
+
+    assert order.status == OrderStatus.PENDING_PAYMENT
+    assert order.total == Decimal("34.98")
+    assert order.customer == shopper
+    assert (order.ship_name, order.ship_line1, order.ship_city, order.ship_country) == (
+        "Sam Shopper",
+        "5 Elm Road",
+        "Lyon",
+        "FR",
+    )
+    lines = {line.product_name: line for line in order.lines.all()}
+    assert lines["Mug"].unit_price == Decimal("12.50")
+    assert lines["Mug"].line_total == Decimal("25.00")
+    assert lines["Tea"].quantity == 2
+    assert Product.objects.get(pk=mug.pk).stock == 3
+    assert Product.objects.get(pk=tea.pk).stock == 0
+    assert not CartItem.objects.filter(cart=cart).exists()
+
+
+def test_prices_and_names_are_snapshots(shopper, cart, address):
+    product = factories.ProductFactory(name="Lamp", price=Decimal("40.00"))
+    factories.CartItemFactory(cart=cart, product=product, quantity=1)
+    order = checkout_services.place_order(customer=shopper, cart=cart, address=address)
+
+    product.price = Decimal("99.00")
+    product.name = "Deluxe Lamp"
+    product.save()
+
+    line = order.lines.get()
+    assert (line.product_name, line.unit_price) == ("Lamp", Decimal("40.00"))
+    assert Order.objects.get(pk=order.pk).total == Decimal("40.00")
+
+
+def test_an_order_spans_vendors_and_records_each_lines_vendor(shopper, cart, address):
+    first, second = factories.VendorFactory(), factories.VendorFactory()
+    factories.CartItemFactory(cart=cart, product__vendor=first, product__name="A")
+    factories.CartItemFactory(cart=cart, product__vendor=second, product__name="B")
+
+    order = checkout_services.place_order(customer=shopper, cart=cart, address=address)
+
+    assert dict(order.lines.values_list("product_name", "vendor")) == {
+        "A": first.pk,
+        "B": second.pk,
+    }
+
+
+def test_not_enough_stock_changes_nothing(shopper, cart, address):
+    plenty = factories.ProductFactory(stock=10)
+    scarce = factories.ProductFactory(name="Rare Print", stock=1)
+    factories.CartItemFactory(cart=cart, product=plenty, quantity=2)
+    factories.CartItemFactory(cart=cart, product=scarce, quantity=2)
+
+    with pytest.raises(checkout_services.NotEnoughStock) as excinfo:
+        checkout_services.place_order(customer=shopper, cart=cart, address=address)
+
+    assert excinfo.value.message == "Not enough stock for Rare Print: only 1 left."
+    assert not Order.objects.exists()
+    assert Product.objects.get(pk=plenty.pk).stock == 10
+    assert Product.objects.get(pk=scarce.pk).stock == 1
+    assert CartItem.objects.filter(cart=cart).count() == 2
+
+
+@pytest.mark.parametrize(
+    "change", [{"is_active": False}, {"vendor_status": VendorStatus.SUSPENDED}]
+)
+def test_unavailable_product_changes_nothing(shopper, cart, address, change):
+    product = factories.ProductFactory(name="Old Stock", stock=5)
+    factories.CartItemFactory(cart=cart, product=product, quantity=1)
+    if "is_active" in change:
+        Product.objects.filter(pk=product.pk).update(is_active=False)
+    else:
+        type(product.vendor).objects.filter(pk=product.vendor_id).update(status="suspended")
+
+    with pytest.raises(checkout_services.ProductUnavailable, match="Old Stock is no longer"):
+        checkout_services.place_order(customer=shopper, cart=cart, address=address)
+
+    assert not Order.objects.exists()
+    assert Product.objects.get(pk=product.pk).stock == 5
+    assert CartItem.objects.filter(cart=cart).count() == 1
+
+
+def test_empty_cart_cannot_be_ordered(shopper, cart, address):
+    with pytest.raises(checkout_services.EmptyCart):
+        checkout_services.place_order(customer=shopper, cart=cart, address=address)
+    assert not Order.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_buyers_never_oversell_the_last_units():
+    product = factories.ProductFactory(name="Last Edition", stock=3)
+    buyers = []
+    for _ in range(8):
+        user = factories.UserFactory()
+        cart = factories.CartFactory(user=user)
+        factories.CartItemFactory(cart=cart, product=product, quantity=1)
+        buyers.append((user, cart, factories.AddressFactory(user=user)))
+    barrier = threading.Barrier(len(buyers))
+    orders, errors, unexpected = [], [], []
+
+    def buy(user, cart, address):
+        try:
+            barrier.wait(timeout=10)
+            orders.append(checkout_services.place_order(customer=user, cart=cart, address=address))
+        except checkout_services.NotEnoughStock as exc:
+            errors.append(exc.message)
+        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
+            unexpected.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=buy, args=buyer) for buyer in buyers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert unexpected == []
+    assert len(orders) == 3
+    assert Order.objects.count() == 3
+    assert Product.objects.get(pk=product.pk).stock == 0
+    assert errors == ["Not enough stock for Last Edition: only 0 left."] * 5

@@ -1,0 +1,274 @@
+import logging
+import re
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Address
+from shop.models import CartItem, Order, OrderStatus, Payment, PaymentStatus, Product
+from tests import factories
+
+ADDRESS_URL = reverse("shop:checkout")
+REVIEW_URL = reverse("shop:checkout_review")
+EXPIRY = f"12/{(timezone.now().year + 2) % 100:02d}"
+
+
+def card(number, **overrides):
+    return {"card_number": number, "expiry": EXPIRY, "cvc": "123"} | overrides
+
+
+@pytest.fixture
+def product(db):
+    return factories.ProductFactory(name="Kettle", price=Decimal("30.00"), stock=5)
+
+
+@pytest.fixture
+def home(shopper):
+    address = factories.AddressFactory(user=shopper, line1="1 Home Lane")
+    shopper.default_address = address
+    shopper.save()
+    return address
+
+
+@pytest.fixture
+def buyer(client, shopper, product, home):
+    """A signed-in, verified shopper with 2 kettles in the cart and the address chosen."""
+    factories.CartItemFactory(cart__user=shopper, product=product, quantity=2)
+    client.force_login(shopper)
+    client.post(ADDRESS_URL, {"address": str(home.pk)})
+    return client
+
+
+def test_guest_is_sent_to_login(client, db):
+    response = client.get(ADDRESS_URL)
+
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("accounts:login"))
+
+
+def test_unverified_user_is_redirected_with_a_message(client, shopper, product):
+    shopper.email_verified_at = None
+    shopper.save()
+    factories.CartItemFactory(cart__user=shopper, product=product)
+    client.force_login(shopper)
+
+    for url in (ADDRESS_URL, REVIEW_URL):
+        response = client.get(url, follow=True)
+        assert "Please verify your email address before checking out." in response.text
+        assert response.redirect_chain[0][0] != url
+
+
+def test_empty_cart_goes_back_to_the_cart(client, shopper):
+    client.force_login(shopper)
+
+    response = client.get(ADDRESS_URL, follow=True)
+
+    assert response.redirect_chain == [(reverse("shop:cart"), 302)]
+    assert "Your cart is empty." in response.text
+
+
+def test_address_step_offers_saved_addresses_with_default_selected(client, shopper, product, home):
+    other = factories.AddressFactory(user=shopper, line1="9 Work Street")
+    factories.CartItemFactory(cart__user=shopper, product=product)
+    client.force_login(shopper)
+
+    response = client.get(ADDRESS_URL)
+
+    assert response.status_code == 200
+    assert "1 Home Lane" in response.text
+    assert "9 Work Street" in response.text
+    assert _checked_values(response.text) == [str(home.pk)]
+    assert str(other.pk) in re.findall(r'name="address" value="(\w+)"', response.text)
+    assert 'aria-current="step">1. Address' in response.text
+
+
+def _checked_values(html):
+    tags = re.findall(r"<input[^>]*>", html)
+    return [re.search(r'value="(\w+)"', tag).group(1) for tag in tags if " checked" in tag]
+
+
+def test_choosing_someone_elses_address_is_rejected(client, shopper, product):
+    stranger_address = factories.AddressFactory()
+    factories.CartItemFactory(cart__user=shopper, product=product)
+    client.force_login(shopper)
+
+    response = client.post(ADDRESS_URL, {"address": str(stranger_address.pk)})
+
+    assert response.status_code == 200
+    assert "Choose one of your saved addresses or enter a new one." in response.text
+    assert "checkout_address" not in client.session
+
+
+def test_new_address_is_validated(client, shopper, product):
+    factories.CartItemFactory(cart__user=shopper, product=product)
+    client.force_login(shopper)
+
+    response = client.post(ADDRESS_URL, {"address": "new", "new-country": "D1"})
+
+    assert response.status_code == 200
+    assert "This field is required." in response.text
+    assert "Enter a two-letter country code" in response.text
+    assert not Address.objects.exists()
+
+
+def test_new_address_can_be_saved_to_the_address_book(client, shopper, product):
+    factories.CartItemFactory(cart__user=shopper, product=product)
+    client.force_login(shopper)
+    new = {
+        "address": "new",
+        "new-full_name": "Sam Shopper",
+        "new-line1": "3 Harbour Road",
+        "new-city": "Hamburg",
+        "new-postal_code": "20095",
+        "new-country": "de",
+    }
+
+    unsaved = client.post(ADDRESS_URL, new)
+    assert unsaved.url == REVIEW_URL
+    assert not Address.objects.exists()
+    assert "3 Harbour Road" in client.get(REVIEW_URL).text
+
+    saved = client.post(ADDRESS_URL, new | {"new-save_to_book": "on"})
+    assert saved.url == REVIEW_URL
+    assert Address.objects.get(user=shopper).country == "DE"
+
+
+def test_review_without_an_address_goes_back_to_step_one(client, shopper, product):
+    factories.CartItemFactory(cart__user=shopper, product=product)
+    client.force_login(shopper)
+
+    response = client.get(REVIEW_URL)
+
+    assert response.url == ADDRESS_URL
+
+
+def test_review_shows_lines_vendor_address_and_card_form(buyer, product):
+    response = buyer.get(REVIEW_URL)
+
+    assert response.status_code == 200
+    assert f"Sold by {product.vendor.name}" in response.text
+    assert "€60.00" in response.text
+    assert "1 Home Lane" in response.text
+    assert 'autocomplete="cc-number"' in response.text
+    assert 'inputmode="numeric"' in response.text
+    assert 'autocomplete="cc-csc"' in response.text
+    assert 'aria-current="step">2. Review' in response.text
+
+
+def test_paying_with_4242_places_a_paid_order(buyer, shopper, product):
+    response = buyer.post(REVIEW_URL, card("4242 4242 4242 4242"), follow=True)
+
+    order = Order.objects.get(customer=shopper)
+    assert response.redirect_chain == [(order.get_absolute_url(), 302)]
+    assert f"Thank you, your order {order.number} is confirmed." in response.text
+    assert order.status == OrderStatus.PAID
+    assert "Visa ending 4242" in response.text
+    assert Product.objects.get(pk=product.pk).stock == 3
+    assert not CartItem.objects.filter(cart__user=shopper).exists()
+    assert "checkout_address" not in buyer.session
+
+
+@pytest.mark.parametrize(
+    ("number", "reason"),
+    [
+        ("4000000000000002", "Your card was declined."),
+        ("4000000000009995", "Your card has insufficient funds."),
+    ],
+)
+def test_declined_card_cancels_the_order_and_says_why(buyer, shopper, product, number, reason):
+    response = buyer.post(REVIEW_URL, card(number), follow=True)
+
+    order = Order.objects.get(customer=shopper)
+    assert order.status == OrderStatus.CANCELLED
+    assert f"{reason} Order {order.number} was cancelled" in response.text
+    assert f"Cancelled: {reason}" in response.text
+    assert 'class="pill pill-cancelled"' in response.text
+    assert Product.objects.get(pk=product.pk).stock == 5
+    assert "Your items are back in your cart." in response.text
+    assert CartItem.objects.get(cart__user=shopper, product=product).quantity == 2
+
+
+def test_transient_failure_keeps_the_order_and_pay_now_succeeds(buyer, shopper, product):
+    response = buyer.post(REVIEW_URL, card("4000000000000119"), follow=True)
+
+    order = Order.objects.get(customer=shopper)
+    assert order.status == OrderStatus.PENDING_PAYMENT
+    assert (
+        "We could not reach the payment processor. Your order is saved; please try again."
+        in response.text
+    )
+    assert "Pay now" in response.text
+    assert reverse("shop:order_pay", args=[order.pk]) in response.text
+
+    retry = buyer.post(
+        reverse("shop:order_pay", args=[order.pk]), card("4242424242424242"), follow=True
+    )
+
+    assert f"Thank you, your order {order.number} is confirmed." in retry.text
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.PAID
+    assert list(Payment.objects.filter(order=order).values_list("status", flat=True)) == [
+        PaymentStatus.CAPTURED,
+        PaymentStatus.FAILED,
+    ]
+    assert Product.objects.get(pk=product.pk).stock == 3
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (card("4242424242424241"), "Enter a valid card number."),
+        (card("4242-4242-abcd"), "Enter a valid card number."),
+        (card("4242424242424242", expiry="13/30"), "Enter the expiry date as MM/YY."),
+        (card("4242424242424242", expiry="01/20"), "This card has expired"),
+        (card("4242424242424242", cvc="12"), "Enter the 3-digit security code (CVC)."),
+        (card(""), "Enter your card number."),
+    ],
+)
+def test_invalid_card_is_rejected_and_nothing_is_ordered(buyer, shopper, product, fields, message):
+    response = buyer.post(REVIEW_URL, fields)
+
+    assert response.status_code == 422
+    assert message in response.text
+    assert fields["card_number"] == "" or fields["card_number"] not in response.text
+    assert not Order.objects.exists()
+    assert CartItem.objects.get(cart__user=shopper).quantity == 2
+    assert Product.objects.get(pk=product.pk).stock == 5
+
+
+def test_stock_gone_at_payment_time_goes_back_to_cart(buyer, shopper, product):
+    Product.objects.filter(pk=product.pk).update(stock=1)
+
+    response = buyer.post(REVIEW_URL, card("4242424242424242"), follow=True)
+
+    assert response.redirect_chain == [(reverse("shop:cart"), 302)]
+    assert "Only 1 left in stock." in response.text
+    assert not Order.objects.exists()
+
+
+def test_card_number_and_cvc_never_reach_the_database_or_logs(buyer, shopper, caplog):
+    caplog.set_level(logging.DEBUG)
+
+    buyer.post(REVIEW_URL, card("4000000000000119", cvc="987"))
+    order = Order.objects.get(customer=shopper)
+    buyer.post(reverse("shop:order_pay", args=[order.pk]), card("4242424242424242", cvc="987"))
+
+    for row in Payment.objects.values():
+        text = " ".join(str(value) for value in row.values())
+        assert "4000000000000119" not in text
+        assert "4242424242424242" not in text
+        assert "987" not in text
+    assert "4000000000000119" not in caplog.text
+    assert "4242424242424242" not in caplog.text
+
+
+def test_csrf_is_enforced_on_checkout(shopper, product, home):
+    factories.CartItemFactory(cart__user=shopper, product=product)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(shopper)
+
+    assert client.post(ADDRESS_URL, {"address": str(home.pk)}).status_code == 403
+    assert client.post(REVIEW_URL, card("4242424242424242")).status_code == 403
+    assert not Order.objects.exists()

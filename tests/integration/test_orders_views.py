@@ -1,0 +1,172 @@
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from shop.models import OrderStatus, Payment, PaymentStatus
+from tests import factories
+
+LIST_URL = reverse("shop:order_list")
+HTMX = {"HX-Request": "true"}
+
+
+def detail_url(order):
+    return reverse("shop:order_detail", args=[order.pk])
+
+
+def pay_url(order):
+    return reverse("shop:order_pay", args=[order.pk])
+
+
+def card(number="4242424242424242"):
+    return {"card_number": number, "expiry": f"12/{(timezone.now().year + 2) % 100}", "cvc": "123"}
+
+
+@pytest.fixture
+def signed_in(client, shopper):
+    client.force_login(shopper)
+    return client
+
+
+def test_order_pages_require_login(client, db):
+    order = factories.OrderFactory()
+    for url in (LIST_URL, detail_url(order)):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response.url.startswith(reverse("accounts:login"))
+    assert client.post(pay_url(order), card()).status_code == 302
+
+
+def test_empty_order_history(signed_in):
+    response = signed_in.get(LIST_URL)
+
+    assert response.status_code == 200
+    assert "You have not placed any orders yet." in response.text
+
+
+def test_lists_only_my_orders_with_status_pill(signed_in, shopper):
+    mine = factories.OrderFactory(customer=shopper, status=OrderStatus.PAID, total=Decimal("12.00"))
+    factories.OrderLineFactory(order=mine)
+    factories.OrderLineFactory(order=mine)
+    theirs = factories.OrderFactory()
+
+    response = signed_in.get(LIST_URL)
+
+    assert mine.number in response.text
+    assert theirs.number not in response.text
+    assert '<span class="pill pill-paid">Paid</span>' in response.text
+    assert "2 lines" in response.text
+    assert "€12.00" in response.text
+
+
+def test_order_list_paginates_ten_per_page_and_htmx_gets_the_fragment(signed_in, shopper):
+    orders = [factories.OrderFactory(customer=shopper) for _ in range(12)]
+
+    first = signed_in.get(LIST_URL)
+    second = signed_in.get(LIST_URL, {"page": 2}, headers=HTMX)
+
+    assert first.text.count('class="pill pill-') == 10
+    assert orders[-1].number in first.text
+    assert "<html" not in second.text
+    assert second.text.lstrip().startswith('<section id="order-list"')
+    assert second.text.count('class="pill pill-') == 2
+    assert orders[0].number in second.text
+
+
+def test_order_detail_shows_lines_grouped_by_vendor(signed_in, shopper):
+    order = factories.OrderFactory(customer=shopper, total=Decimal("40.00"))
+    line = factories.OrderLineFactory(
+        order=order, product_name="Snapshot Name", unit_price=Decimal("20.00"), quantity=2
+    )
+
+    response = signed_in.get(detail_url(order))
+
+    assert response.status_code == 200
+    assert f"Order {order.number}" in response.text
+    assert f"Sold by {line.vendor.name}" in response.text
+    assert "Snapshot Name" in response.text
+    assert "€40.00" in response.text
+    assert "1 Market Street" in response.text
+    assert "Pay now" in response.text
+
+
+def test_another_shoppers_order_is_a_404(signed_in):
+    theirs = factories.OrderFactory()
+
+    assert signed_in.get(detail_url(theirs)).status_code == 404
+    assert signed_in.post(pay_url(theirs), card()).status_code == 404
+    assert not Payment.objects.exists()
+
+
+def test_pay_now_is_only_offered_and_accepted_for_pending_orders(signed_in, shopper):
+    paid = factories.OrderFactory(customer=shopper, status=OrderStatus.PAID)
+
+    page = signed_in.get(detail_url(paid))
+    response = signed_in.post(pay_url(paid), card(), follow=True)
+
+    assert "Pay now" not in page.text
+    assert f"Order {paid.number} is not awaiting payment." in response.text
+    assert not Payment.objects.exists()
+
+
+def test_pay_now_rejects_a_bad_card_on_the_order_page(signed_in, shopper):
+    order = factories.OrderFactory(customer=shopper)
+
+    response = signed_in.post(pay_url(order), card("1234123412341234"))
+
+    assert response.status_code == 422
+    assert "Enter a valid card number." in response.text
+    assert "1234123412341234" not in response.text
+    assert not Payment.objects.exists()
+
+
+def test_pay_now_is_post_only_and_csrf_protected(shopper):
+    order = factories.OrderFactory(customer=shopper)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(shopper)
+
+    assert client.get(pay_url(order)).status_code == 405
+    assert client.post(pay_url(order), card()).status_code == 403
+    assert not Payment.objects.exists()
+
+
+def test_pay_now_captures(signed_in, shopper):
+    order = factories.OrderFactory(customer=shopper)
+    factories.OrderLineFactory(order=order)
+
+    response = signed_in.post(pay_url(order), card(), follow=True)
+
+    assert f"Thank you, your order {order.number} is confirmed." in response.text
+    assert Payment.objects.get(order=order).status == PaymentStatus.CAPTURED
+
+
+@pytest.mark.parametrize("size", [10, 500])
+def test_order_list_query_budget_does_not_grow(
+    signed_in, shopper, size, django_assert_max_num_queries
+):
+    for _ in range(size):
+        factories.OrderLineFactory(order__customer=shopper)
+
+    with django_assert_max_num_queries(6) as queries:
+        response = signed_in.get(LIST_URL)
+
+    assert response.text.count('class="pill pill-') == 10
+    print(f"order list with {size} orders: {len(queries)} queries")
+
+
+@pytest.mark.parametrize("size", [10, 500])
+def test_order_detail_query_budget_does_not_grow(
+    signed_in, shopper, size, django_assert_max_num_queries
+):
+    order = factories.OrderFactory(customer=shopper)
+    vendors = [factories.VendorFactory() for _ in range(3)]
+    for index in range(size):
+        factories.OrderLineFactory(order=order, product__vendor=vendors[index % 3])
+
+    with django_assert_max_num_queries(7) as queries:
+        response = signed_in.get(detail_url(order))
+
+    assert response.status_code == 200
+    print(f"order detail with {size} lines: {len(queries)} queries")

@@ -1,0 +1,151 @@
+import datetime
+import logging
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from shop import gateways
+from shop.gateways import simulated
+
+NEXT_YEAR = timezone.now().year + 1
+
+
+def tokenize(number, *, month=12, year=NEXT_YEAR, cvc="123"):
+    return simulated.SimulatedGateway().tokenize_card(
+        number=number, exp_month=month, exp_year=year, cvc=cvc
+    )
+
+
+def charge(token, *, key, amount=Decimal("10.00")):
+    return simulated.SimulatedGateway().charge(
+        token=token.token, amount=amount, currency="EUR", idempotency_key=key
+    )
+
+
+def test_4242_approves_and_token_hides_the_number():
+    token = tokenize("4242 4242 4242 4242")
+
+    result = charge(token, key="unit-approve")
+
+    assert result.status == "captured"
+    assert result.reference.startswith("ch_sim_")
+    assert (token.brand, token.last4) == ("Visa", "4242")
+    assert "4242424242424242" not in token.token
+    assert token.token.startswith("pm_sim_")
+
+
+@pytest.mark.parametrize(
+    ("number", "code", "message"),
+    [
+        ("4000000000000002", "card_declined", "Your card was declined."),
+        ("4000000000009995", "insufficient_funds", "Your card has insufficient funds."),
+    ],
+)
+def test_decline_cards_are_declined_with_the_reason(number, code, message):
+    result = charge(tokenize(number), key=f"unit-decline-{number}")
+
+    assert result.status == "declined"
+    assert result.failure_code == code
+    assert result.failure_message == message
+
+
+def test_0119_fails_transiently_every_time():
+    token = tokenize("4000000000000119")
+
+    for _ in range(3):
+        with pytest.raises(gateways.GatewayError):
+            charge(token, key="unit-transient")
+
+
+@pytest.mark.parametrize(
+    ("number", "brand", "cvc"),
+    [
+        ("5555555555554444", "Mastercard", "123"),
+        ("378282246310005", "Amex", "1234"),
+        ("4111111111111111", "Visa", "123"),
+    ],
+)
+def test_other_valid_numbers_approve_with_their_brand(number, brand, cvc):
+    token = tokenize(number, cvc=cvc)
+
+    assert token.brand == brand
+    assert token.last4 == number[-4:]
+    assert charge(token, key=f"unit-other-{number}").status == "captured"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"number": "4242424242424241"}, "number"),
+        ({"number": "4242-abcd"}, "number"),
+        ({"number": "42"}, "number"),
+        ({"number": "4242424242424242", "month": 13}, "expiry"),
+        ({"number": "4242424242424242", "year": 2020}, "expiry"),
+        ({"number": "4242424242424242", "cvc": "12"}, "cvc"),
+        ({"number": "4242424242424242", "cvc": "abc"}, "cvc"),
+    ],
+)
+def test_rejects_invalid_cards_with_a_clear_message(kwargs, field):
+    with pytest.raises(gateways.CardInvalid) as excinfo:
+        tokenize(**kwargs)
+
+    assert excinfo.value.field == field
+    assert excinfo.value.message
+
+
+def test_expiry_this_month_is_still_valid():
+    today = timezone.now().date()
+    assert tokenize("4242424242424242", month=today.month, year=today.year % 100).last4 == "4242"
+
+
+def test_last_month_is_expired():
+    first = timezone.now().date().replace(day=1)
+    last_month = first - datetime.timedelta(days=1)
+    with pytest.raises(gateways.CardInvalid, match="expired"):
+        tokenize("4242424242424242", month=last_month.month, year=last_month.year)
+
+
+def test_replays_the_first_result_for_a_repeated_idempotency_key():
+    token = tokenize("4242424242424242")
+
+    first = charge(token, key="unit-replay")
+    second = charge(token, key="unit-replay")
+    other = charge(token, key="unit-replay-other")
+
+    assert second == first
+    assert other.reference != first.reference
+
+
+def test_rejects_a_reused_key_with_different_parameters():
+    token = tokenize("4242424242424242")
+    charge(token, key="unit-conflict")
+
+    with pytest.raises(ValueError, match="Idempotency key"):
+        charge(token, key="unit-conflict", amount=Decimal("99.00"))
+
+
+def test_sleeps_for_the_configured_latency(settings, monkeypatch):
+    settings.SIMULATED_GATEWAY_LATENCY_MS = 250
+    slept = []
+    monkeypatch.setattr(simulated.time, "sleep", slept.append)
+
+    charge(tokenize("4242424242424242"), key="unit-latency")
+
+    assert slept == [0.25]
+
+
+def test_get_gateway_builds_the_configured_class(settings):
+    settings.PAYMENT_GATEWAY = "shop.gateways.simulated.SimulatedGateway"
+
+    assert isinstance(gateways.get_gateway(), simulated.SimulatedGateway)
+
+
+def test_never_logs_the_card_number(caplog):
+    caplog.set_level(logging.DEBUG)
+    token = tokenize("4000000000000119", cvc="987")
+    with pytest.raises(gateways.GatewayError):
+        charge(token, key="unit-logs")
+
+    assert "4000000000000119" not in caplog.text
+    assert "987" not in caplog.text
