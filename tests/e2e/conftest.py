@@ -29,6 +29,12 @@ def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
 
 
+@pytest.fixture(autouse=True)
+def _short_timeouts(page):
+    # Every step should take well under a second here; fail fast with a clear locator error.
+    page.set_default_timeout(10_000)
+
+
 @pytest.fixture
 def csp_violations(page):
     """Collects Content-Security-Policy violations reported by the browser on `page`."""
