@@ -1,5 +1,7 @@
 """Account pages: sign in/out, registration, verification, password reset, profile."""
 
+import contextlib
+
 from django.conf import settings
 from django.contrib import auth, messages
 from django.contrib.auth import views as auth_views
@@ -80,17 +82,15 @@ def register(request: HttpRequest) -> HttpResponse:
         return redirect("accounts:profile")
     form = forms.RegisterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
+        # A duplicate address gets the same page as a success: the owner is emailed, the
+        # visitor learns nothing. For the same reason a new account is not signed in here.
+        with contextlib.suppress(account_services.EmailAlreadyRegistered):
             account_services.register_user(
                 email=form.cleaned_data["email"],
                 password=form.cleaned_data["password1"],
                 full_name=form.cleaned_data["full_name"],
                 base_url=_base_url(request),
             )
-        except account_services.EmailAlreadyRegistered:
-            # Same page as a success: the owner gets an email, the visitor learns nothing.
-            # For the same reason a new account is not signed in here either.
-            pass
         return redirect("accounts:verify_sent")
     return render(request, "accounts/auth/register.html", {"form": form})
 
