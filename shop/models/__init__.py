@@ -1,20 +1,32 @@
 from shop.models.cart import Cart, CartItem
 from shop.models.catalogue import Category, Product
-from shop.models.orders import Order, OrderLine, OrderStatus
-from shop.models.payments import Payment, PaymentStatus
-from shop.models.vendors import Vendor, VendorMembership, VendorStatus
+from shop.models.orders import LineStatus, Order, OrderLine, OrderStatus, Shipment
+from shop.models.payments import Payment, PaymentStatus, Refund, RefundStatus
+from shop.models.reports import ReportJob, ReportKind, ReportStatus
+from shop.models.stock import StockAdjustment, StockReason
+from shop.models.vendors import Vendor, VendorInvitation, VendorMembership, VendorStatus
 
 __all__ = [
     "Cart",
     "CartItem",
     "Category",
+    "LineStatus",
     "Order",
     "OrderLine",
     "OrderStatus",
     "Payment",
     "PaymentStatus",
     "Product",
+    "Refund",
+    "RefundStatus",
+    "ReportJob",
+    "ReportKind",
+    "ReportStatus",
+    "Shipment",
+    "StockAdjustment",
+    "StockReason",
     "Vendor",
+    "VendorInvitation",
     "VendorMembership",
     "VendorStatus",
 ]

@@ -90,6 +90,31 @@ class Order(models.Model):
         ]
 
 
+class LineStatus(models.TextChoices):
+    PENDING = "pending", "To ship"
+    SHIPPED = "shipped", "Shipped"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Shipment(models.Model):
+    """One vendor's part of an order, handed to a carrier."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="shipments")
+    vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="shipments")
+    carrier = models.CharField(max_length=60)
+    tracking_number = models.CharField(max_length=80)
+    shipped_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    shipped_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["shipped_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.carrier} {self.tracking_number}"
+
+
 class OrderLine(models.Model):
     """One product on an order, with its price and vendor snapshotted at checkout."""
 
@@ -102,6 +127,14 @@ class OrderLine(models.Model):
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
     quantity = models.PositiveIntegerField()
     line_total = models.DecimalField(max_digits=12, decimal_places=2)
+    status = models.CharField(
+        max_length=12, choices=LineStatus.choices, default=LineStatus.PENDING, db_index=True
+    )
+    shipment = models.ForeignKey(
+        Shipment, null=True, blank=True, on_delete=models.SET_NULL, related_name="lines"
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["id"]

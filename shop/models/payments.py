@@ -1,6 +1,8 @@
+from django.conf import settings
 from django.db import models
 
-from shop.models.orders import Order
+from shop.models.orders import Order, OrderLine
+from shop.models.vendors import Vendor
 
 
 class PaymentStatus(models.TextChoices):
@@ -28,11 +30,65 @@ class Payment(models.Model):
     gateway_reference = models.CharField(max_length=120, blank=True)
     failure_code = models.CharField(max_length=40, blank=True)
     failure_message = models.CharField(max_length=200, blank=True)
+    refunded_amount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    # When the gateway call began; a sweeper re-enqueues payments stuck past a deadline.
+    processing_started_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(refunded_amount__gte=0)
+                & models.Q(refunded_amount__lte=models.F("amount")),
+                name="payment_refund_within_amount",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Payment #{self.pk} for {self.order} ({self.status})"
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSING = "processing", "Processing"
+    SUCCEEDED = "succeeded", "Refunded"
+    FAILED = "failed", "Failed"
+
+
+class Refund(models.Model):
+    """Money going back to the shopper: a whole order or chosen lines of one captured payment."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    # Set when a vendor's cancelled lines asked for it; empty for a staff refund.
+    vendor = models.ForeignKey(
+        Vendor, null=True, blank=True, on_delete=models.PROTECT, related_name="refunds"
+    )
+    lines = models.ManyToManyField(OrderLine, blank=True, related_name="refunds")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3, default="EUR")
+    status = models.CharField(
+        max_length=12, choices=RefundStatus.choices, default=RefundStatus.PENDING, db_index=True
+    )
+    reason = models.CharField(max_length=200, blank=True)
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    gateway_reference = models.CharField(max_length=120, blank=True)
+    failure_message = models.CharField(max_length=200, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    processing_started_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_amount_gt_0")
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund #{self.pk} of {self.amount} for {self.order} ({self.status})"

@@ -1,0 +1,10 @@
+"""Placeholder views; the backoffice work replaces this module."""
+
+from django.http import HttpRequest, HttpResponse
+
+
+def _placeholder(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    return HttpResponse("Not built yet.", status=501)
+
+
+order_list = order_detail = order_ship = order_line_cancel = _placeholder
