@@ -1,5 +1,6 @@
 """Refund requests. The critical-queue work adds the gateway side (process_refund)."""
 
+import uuid
 from decimal import Decimal
 
 from django.db import transaction
@@ -49,11 +50,9 @@ def request_refund(
             currency=payment.currency,
             reason=reason,
             requested_by=acting_user,
-            # Replaced by the row's own key below: derived from the refund row, never a task run.
-            idempotency_key=f"refund-pending-{payment.pk}-{pending}-{amount}-{order.pk}",
+            # Stored with the row before any gateway call, so every retry replays the same key.
+            idempotency_key=f"refund-{uuid.uuid4().hex}",
         )
-        refund.idempotency_key = f"refund-{refund.pk}"
-        refund.save(update_fields=["idempotency_key"])
         if lines:
             refund.lines.set(lines)
     return refund
