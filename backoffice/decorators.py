@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
-from backoffice import selectors
+from backoffice.selectors import vendors as vendor_selectors
 from shop.models import VendorStatus
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -24,7 +24,7 @@ def vendor_member_required(view: Callable[..., HttpResponse]) -> Callable[..., H
     @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        vendor = selectors.get_vendor_for_member(user=request.user)
+        vendor = vendor_selectors.get_vendor_for_member(user=request.user)
         if vendor is None:
             raise PermissionDenied("Only vendor members can open the backoffice.")
         if vendor.status == VendorStatus.SUSPENDED and request.method not in SAFE_METHODS:
