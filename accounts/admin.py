@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Count
 
-from accounts.models import Address, User
+from accounts.models import Address, DataExport, User
 from shop.models import VendorMembership
 
 
@@ -70,5 +70,14 @@ class AddressAdmin(admin.ModelAdmin):
     list_display = ("full_name", "user", "city", "postal_code", "country", "created_at")
     list_filter = ("country",)
     search_fields = ("full_name", "user__email", "city", "postal_code", "line1")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+
+
+@admin.register(DataExport)
+class DataExportAdmin(admin.ModelAdmin):
+    list_display = ("user", "status", "created_at", "finished_at", "expires_at")
+    list_filter = ("status",)
+    search_fields = ("user__email",)
     list_select_related = ("user",)
     raw_id_fields = ("user",)

@@ -8,7 +8,11 @@ from shop.models import (
     OrderLine,
     Payment,
     Product,
+    ReportJob,
+    Shipment,
+    StockAdjustment,
     Vendor,
+    VendorInvitation,
     VendorMembership,
 )
 
@@ -145,3 +149,63 @@ class PaymentAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(VendorInvitation)
+class VendorInvitationAdmin(admin.ModelAdmin):
+    list_display = (
+        "email",
+        "vendor",
+        "role",
+        "invited_by",
+        "created_at",
+        "accepted_at",
+        "revoked_at",
+    )
+    list_filter = ("role", ("accepted_at", admin.EmptyFieldListFilter))
+    search_fields = ("email", "vendor__name")
+    list_select_related = ("vendor", "invited_by")
+    raw_id_fields = ("vendor", "invited_by", "accepted_by")
+
+
+@admin.register(StockAdjustment)
+class StockAdjustmentAdmin(admin.ModelAdmin):
+    list_display = (
+        "product",
+        "vendor",
+        "change",
+        "stock_after",
+        "reason",
+        "created_by",
+        "created_at",
+    )
+    list_filter = ("reason", "vendor")
+    search_fields = ("product__name", "note", "vendor__name")
+    list_select_related = ("product", "vendor", "created_by")
+    date_hierarchy = "created_at"
+    # The stock history is an audit trail: read it, never rewrite it.
+    readonly_fields = ("vendor", "product", "change", "stock_after", "reason", "note", "created_by")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(admin.ModelAdmin):
+    list_display = ("order", "vendor", "carrier", "tracking_number", "shipped_by", "shipped_at")
+    list_filter = ("carrier", "vendor")
+    search_fields = ("tracking_number", "order__id", "vendor__name")
+    list_select_related = ("order", "vendor", "shipped_by")
+    raw_id_fields = ("order", "vendor", "shipped_by")
+
+
+@admin.register(ReportJob)
+class ReportJobAdmin(admin.ModelAdmin):
+    list_display = ("kind", "vendor", "date_from", "date_to", "status", "progress", "created_at")
+    list_filter = ("kind", "status")
+    search_fields = ("vendor__name",)
+    list_select_related = ("vendor",)
+    raw_id_fields = ("vendor", "requested_by")
