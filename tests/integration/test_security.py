@@ -105,6 +105,11 @@ ADMIN_MODELS = [
     "shop/cart",
     "shop/order",
     "shop/payment",
+    "shop/vendorinvitation",
+    "shop/stockadjustment",
+    "shop/shipment",
+    "shop/reportjob",
+    "accounts/dataexport",
 ]
 
 
