@@ -122,3 +122,40 @@ class OrderLineFactory(factory.django.DjangoModelFactory):
     unit_price = factory.LazyAttribute(lambda o: o.product.price)
     quantity = 1
     line_total = factory.LazyAttribute(lambda o: o.unit_price * o.quantity)
+
+
+# --- Backoffice: fulfilment and teams ---
+
+
+class CapturedPaymentFactory(factory.django.DjangoModelFactory):
+    """A payment that was captured: the order it belongs to is paid for."""
+
+    class Meta:
+        model = "shop.Payment"
+
+    order = factory.SubFactory(OrderFactory, status="paid")
+    amount = factory.LazyAttribute(lambda o: o.order.total)
+    status = "captured"
+    idempotency_key = factory.Sequence(lambda n: f"test-payment-{n}")
+    payment_method = "tok_test"
+    card_brand = "Visa"
+    card_last4 = "4242"
+
+
+class ShipmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "shop.Shipment"
+
+    order = factory.SubFactory(OrderFactory, status="paid")
+    vendor = factory.SubFactory(VendorFactory)
+    carrier = "DHL"
+    tracking_number = factory.Sequence(lambda n: f"TRACK{n:06d}")
+
+
+class VendorInvitationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "shop.VendorInvitation"
+
+    vendor = factory.SubFactory(VendorFactory)
+    email = factory.Sequence(lambda n: f"invitee{n}@example.com")
+    role = VendorMembership.Role.STAFF

@@ -1,10 +1,20 @@
-"""Placeholder views; the backoffice work replaces this module."""
+"""The vendor's dashboard: orders to fulfil, revenue, a 30-day chart, low stock."""
 
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from backoffice.decorators import vendor_member_required
+from backoffice.selectors import dashboard as dashboard_selectors
+from shop.models import Vendor
 
 
-def _placeholder(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-    return HttpResponse("Not built yet.", status=501)
-
-
-dashboard = _placeholder
+@require_GET
+@vendor_member_required
+def dashboard(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
+    context = {
+        "vendor": vendor,
+        "backoffice_section": "dashboard",
+        "dashboard": dashboard_selectors.get_dashboard(vendor=vendor),
+    }
+    return render(request, "backoffice/dashboard/index.html", context)
