@@ -15,6 +15,7 @@ from django.utils.module_loading import import_string
 from project.errors import DomainError
 
 ChargeStatus = Literal["captured", "declined", "error"]
+RefundStatus = Literal["succeeded", "failed"]
 
 
 class CardInvalid(DomainError):
@@ -52,6 +53,17 @@ class ChargeResult:
         return self.status == "captured"
 
 
+@dataclass(frozen=True, kw_only=True)
+class RefundResult:
+    status: RefundStatus
+    reference: str = ""
+    failure_message: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+
 class PaymentGateway(abc.ABC):
     """What Bazaar needs from a payment provider."""
 
@@ -63,7 +75,20 @@ class PaymentGateway(abc.ABC):
     def charge(
         self, *, token: str, amount: Decimal, currency: str, idempotency_key: str
     ) -> ChargeResult:
-        """Charge a token once per idempotency key; raises GatewayError on a transient failure."""
+        """Charge a token once per idempotency key; raises GatewayError on a transient failure.
+
+        A repeated call with the same key returns the first call's result and never charges
+        again, however long after the first call it comes.
+        """
+
+    @abc.abstractmethod
+    def refund(
+        self, *, charge_reference: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> RefundResult:
+        """Refund part or all of a captured charge once per idempotency key.
+
+        Raises GatewayError on a transient failure; a refused refund is a failed RefundResult.
+        """
 
 
 def get_gateway() -> PaymentGateway:

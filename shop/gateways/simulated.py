@@ -3,18 +3,39 @@
 4242 4242 4242 4242 approves, 4000 0000 0000 0002 is declined, 4000 0000 0000 9995 is
 declined for insufficient funds and 4000 0000 0000 0119 fails transiently; any other
 number that passes the Luhn check approves.
+
+It stands for another company's system, so its ledger of charges and refunds lives outside
+our database transaction: a SQLite file of its own (`SIMULATED_GATEWAY_LEDGER_PATH`), opened
+with its own `sqlite3` connection for every call. The file is shared by the web and worker
+processes of one machine, works with no other service running, and survives restarts, so a
+retry in another worker (or after a crash) replays the first result for its idempotency key,
+as Stripe does. `SIMULATED_GATEWAY_LATENCY_MS` and `SIMULATED_GATEWAY_FAILURE_RATE` add delay
+and random transient failures so retries can be exercised.
 """
 
+import contextlib
 import datetime
+import random
 import secrets
+import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
 
-from shop.gateways import CardInvalid, CardToken, ChargeResult, GatewayError, PaymentGateway
+from shop.gateways import (
+    CardInvalid,
+    CardToken,
+    ChargeResult,
+    GatewayError,
+    PaymentGateway,
+    RefundResult,
+)
 
 APPROVE, DECLINE, INSUFFICIENT, ERROR = "ok", "declined", "nofunds", "error"
 
@@ -25,12 +46,108 @@ _TEST_CARDS = {
     "4000000000000119": ERROR,
 }
 
-# The idempotency ledger: key -> (request fingerprint, first result). It lives in this
-# process only, which is enough for one web process and the tests; the issue that moves
-# captures to the `critical` queue moves it out of process (Redis or the database), since
-# a retry may then run in another worker.
-_ledger: dict[str, tuple[tuple[str, Decimal, str], ChargeResult]] = {}
-_ledger_lock = threading.Lock()
+CENT = Decimal("0.01")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ledger (
+    idempotency_key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    charge_reference TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    failure_code TEXT NOT NULL,
+    failure_message TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_reference ON ledger (reference);
+CREATE INDEX IF NOT EXISTS ledger_charge_reference ON ledger (charge_reference);
+"""
+_COLUMNS = (
+    "idempotency_key, kind, fingerprint, status, reference, charge_reference, amount, "
+    "currency, failure_code, failure_message, created_at"
+)
+_ready_paths: set[str] = set()
+_ready_lock = threading.Lock()
+
+
+@dataclass(frozen=True, kw_only=True)
+class LedgerEntry:
+    """One charge or refund as the processor recorded it (its first and only result)."""
+
+    idempotency_key: str
+    kind: str
+    fingerprint: str
+    status: str
+    reference: str
+    charge_reference: str
+    amount: Decimal
+    currency: str
+    failure_code: str
+    failure_message: str
+    created_at: str
+
+
+@contextlib.contextmanager
+def _ledger() -> Iterator[sqlite3.Connection]:
+    """A write transaction on the ledger file; BEGIN IMMEDIATE serialises every process."""
+    path = Path(settings.SIMULATED_GATEWAY_LEDGER_PATH)
+    connection = sqlite3.connect(_ensure_ledger(path), timeout=30, isolation_level=None)
+    try:
+        connection.row_factory = sqlite3.Row
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+    finally:
+        connection.close()
+
+
+def _ensure_ledger(path: Path) -> str:
+    """Create the ledger file and its table once per process and path."""
+    key = str(path)
+    with _ready_lock:
+        if key not in _ready_paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(key, timeout=30)
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.executescript(_SCHEMA)
+            finally:
+                connection.close()
+            _ready_paths.add(key)
+    return key
+
+
+def _entry(row: sqlite3.Row) -> LedgerEntry:
+    return LedgerEntry(**(dict(row) | {"amount": Decimal(row["amount"])}))
+
+
+def _insert(connection: sqlite3.Connection, entry: LedgerEntry) -> None:
+    connection.execute(
+        f"INSERT INTO ledger ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+        (
+            entry.idempotency_key,
+            entry.kind,
+            entry.fingerprint,
+            entry.status,
+            entry.reference,
+            entry.charge_reference,
+            str(entry.amount),
+            entry.currency,
+            entry.failure_code,
+            entry.failure_message,
+            entry.created_at,
+        ),
+    )
+
+
+def _fingerprint(*parts: object) -> str:
+    return "|".join(str(part) for part in parts)
 
 
 def luhn_valid(number: str) -> bool:
@@ -80,24 +197,152 @@ class SimulatedGateway(PaymentGateway):
     def charge(
         self, *, token: str, amount: Decimal, currency: str, idempotency_key: str
     ) -> ChargeResult:
-        latency = settings.SIMULATED_GATEWAY_LATENCY_MS
-        if latency:
-            time.sleep(latency / 1000)
-        fingerprint = (token, Decimal(amount), currency)
-        with _ledger_lock:
-            if idempotency_key in _ledger:
-                first_fingerprint, result = _ledger[idempotency_key]
-                if first_fingerprint != fingerprint:
-                    raise ValueError("Idempotency key reused with different charge parameters.")
-                return result
+        self._network()
+        amount = Decimal(amount).quantize(CENT)
+        fingerprint = _fingerprint("charge", token, amount, currency)
+        with _ledger() as connection:
+            first = _find(connection, idempotency_key)
+            if first is not None:
+                _check_replay(first, fingerprint)
+                return ChargeResult(
+                    status=first.status,
+                    reference=first.reference,
+                    failure_code=first.failure_code,
+                    failure_message=first.failure_message,
+                )
             outcome = _outcome(token)
             if outcome == ERROR:
                 # Nothing happened at the processor, so nothing is recorded: a retry with the
                 # same key is a fresh attempt, as with a real provider.
                 raise GatewayError("The payment processor had a processing error.")
             result = _result_for(outcome)
-            _ledger[idempotency_key] = (fingerprint, result)
-            return result
+            _insert(
+                connection,
+                LedgerEntry(
+                    idempotency_key=idempotency_key,
+                    kind="charge",
+                    fingerprint=fingerprint,
+                    status=result.status,
+                    reference=result.reference,
+                    charge_reference="",
+                    amount=amount,
+                    currency=currency,
+                    failure_code=result.failure_code,
+                    failure_message=result.failure_message,
+                    created_at=_now(),
+                ),
+            )
+        return result
+
+    def refund(
+        self, *, charge_reference: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> RefundResult:
+        self._network()
+        amount = Decimal(amount).quantize(CENT)
+        fingerprint = _fingerprint("refund", charge_reference, amount, currency)
+        with _ledger() as connection:
+            first = _find(connection, idempotency_key)
+            if first is not None:
+                _check_replay(first, fingerprint)
+                return RefundResult(
+                    status=first.status,
+                    reference=first.reference,
+                    failure_message=first.failure_message,
+                )
+            result = _refund_result(connection, charge_reference, amount, currency)
+            _insert(
+                connection,
+                LedgerEntry(
+                    idempotency_key=idempotency_key,
+                    kind="refund",
+                    fingerprint=fingerprint,
+                    status=result.status,
+                    reference=result.reference,
+                    charge_reference=charge_reference,
+                    amount=amount,
+                    currency=currency,
+                    failure_code="" if result.succeeded else "refund_refused",
+                    failure_message=result.failure_message,
+                    created_at=_now(),
+                ),
+            )
+        return result
+
+    @staticmethod
+    def ledger_charges(*, idempotency_key: str | None = None) -> list[LedgerEntry]:
+        """The charges the processor recorded (declines too), oldest first; for tests and demos."""
+        return _entries("charge", "idempotency_key", idempotency_key)
+
+    @staticmethod
+    def ledger_refunds(*, charge_reference: str | None = None) -> list[LedgerEntry]:
+        """The refunds the processor recorded, oldest first; for tests and demos."""
+        return _entries("refund", "charge_reference", charge_reference)
+
+    @staticmethod
+    def _network() -> None:
+        """The trip to the processor: latency, and now and then a transient failure."""
+        latency = settings.SIMULATED_GATEWAY_LATENCY_MS
+        if latency:
+            time.sleep(latency / 1000)
+        rate = settings.SIMULATED_GATEWAY_FAILURE_RATE
+        if rate and random.random() < rate:
+            raise GatewayError("The payment processor could not be reached.")
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat()
+
+
+def _find(connection: sqlite3.Connection, idempotency_key: str) -> LedgerEntry | None:
+    row = connection.execute(
+        f"SELECT {_COLUMNS} FROM ledger WHERE idempotency_key = ?",  # noqa: S608
+        (idempotency_key,),
+    ).fetchone()
+    return _entry(row) if row is not None else None
+
+
+def _check_replay(first: LedgerEntry, fingerprint: str) -> None:
+    if first.fingerprint != fingerprint:
+        raise ValueError("Idempotency key reused with different parameters.")
+
+
+def _entries(kind: str, column: str, value: str | None) -> list[LedgerEntry]:
+    query = f"SELECT {_COLUMNS} FROM ledger WHERE kind = ?"  # noqa: S608
+    params: tuple[str, ...] = (kind,)
+    if value is not None:
+        query += f" AND {column} = ?"
+        params += (value,)
+    with _ledger() as connection:
+        rows = connection.execute(query + " ORDER BY rowid", params).fetchall()
+    return [_entry(row) for row in rows]
+
+
+def _refund_result(
+    connection: sqlite3.Connection, charge_reference: str, amount: Decimal, currency: str
+) -> RefundResult:
+    charge = connection.execute(
+        f"SELECT {_COLUMNS} FROM ledger "  # noqa: S608
+        "WHERE kind = 'charge' AND status = 'captured' AND reference = ?",
+        (charge_reference,),
+    ).fetchone()
+    if charge is None or charge["currency"] != currency:
+        return RefundResult(status="failed", failure_message="No such captured charge.")
+    refunded = sum(
+        (
+            Decimal(row["amount"])
+            for row in connection.execute(
+                "SELECT amount FROM ledger "
+                "WHERE kind = 'refund' AND status = 'succeeded' AND charge_reference = ?",
+                (charge_reference,),
+            )
+        ),
+        Decimal("0.00"),
+    )
+    if amount <= 0 or refunded + amount > Decimal(charge["amount"]):
+        return RefundResult(
+            status="failed", failure_message="The refund is more than is left of the charge."
+        )
+    return RefundResult(status="succeeded", reference=f"re_sim_{secrets.token_hex(8)}")
 
 
 def _outcome(token: str) -> str:

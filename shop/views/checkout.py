@@ -1,4 +1,5 @@
-"""Checkout: 1. shipping address, 2. review and pay, 3. the order page (shop.views.orders)."""
+"""Checkout: 1. shipping address, 2. review and pay, 3. the order page (shop.views.orders),
+where the shopper watches the payment, charged in the background, succeed or fail."""
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -13,12 +14,9 @@ from accounts.models import Address
 from project.errors import DomainError
 from shop.forms import checkout as checkout_forms
 from shop.gateways import get_gateway
-from shop.models import OrderStatus
 from shop.selectors import cart as cart_selectors
-from shop.services import cart as cart_services
 from shop.services import checkout as checkout_services
 from shop.services import payments as payment_services
-from shop.views import orders as order_views
 
 SESSION_ADDRESS_KEY = "checkout_address"
 ADDRESS_FIELDS = ["full_name", "line1", "line2", "city", "postal_code", "country", "phone"]
@@ -81,13 +79,11 @@ def checkout_review(request: HttpRequest) -> HttpResponse:
                 messages.error(request, exc.message)
                 return redirect("shop:cart")
             request.session.pop(SESSION_ADDRESS_KEY, None)
-            payment = payment_services.pay_order(order=order, card_token=token)
-            order_views.announce_payment(request, order=order, payment=payment)
-            if order.status == OrderStatus.CANCELLED:
-                cart_services.refill_cart_from_order(
-                    cart=cart_selectors.get_cart(request=request), order=order
-                )
-                messages.info(request, "Your items are back in your cart.")
+            # The charge runs in the background; the order page shows its progress and outcome.
+            try:
+                payment_services.start_payment(order=order, card_token=token)
+            except DomainError as exc:
+                messages.error(request, exc.message)
             return redirect(order)
     context = {"cart": cart, "address": address, "form": form, "step": "review"}
     return render(request, "shop/checkout/review.html", context, status=422 if form.errors else 200)

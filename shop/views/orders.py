@@ -1,4 +1,5 @@
-"""A shopper's orders: the list, one order (also the confirmation page) and paying again."""
+"""A shopper's orders: the list, one order (also where a payment's progress shows) and paying
+again."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -7,15 +8,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 from project.errors import DomainError
 from shop.forms import checkout as checkout_forms
 from shop.gateways import get_gateway
-from shop.models import Order, OrderStatus, Payment, PaymentStatus
+from shop.models import Order, OrderStatus, PaymentStatus
 from shop.selectors import orders as order_selectors
 from shop.services import payments as payment_services
 
 ORDERS_PER_PAGE = 10
+PAYMENT_STATUS_FRAGMENT = "payment-status"
 
 
 @require_GET
@@ -31,7 +34,13 @@ def order_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     order = order_selectors.access_order(user=request.user, pk=pk)
-    return render(request, "shop/orders/detail.html", _detail_context(order))
+    context = _detail_context(order)
+    if request.htmx and request.htmx.target == PAYMENT_STATUS_FRAGMENT:
+        if not context["payment_in_flight"]:
+            # Settled: status, totals and actions change all over the page, so reload it once.
+            return HttpResponseClientRefresh()
+        return render(request, f"shop/orders/detail.html#{PAYMENT_STATUS_FRAGMENT}", context)
+    return render(request, "shop/orders/detail.html", context)
 
 
 @sensitive_post_parameters("card_number", "cvc")
@@ -48,33 +57,25 @@ def retry_payment(request: HttpRequest, pk: int) -> HttpResponse:
         context = _detail_context(order, card_form=form)
         return render(request, "shop/orders/detail.html", context, status=422)
     try:
-        payment = payment_services.pay_order(order=order, card_token=token)
+        payment_services.start_payment(order=order, card_token=token)
     except DomainError as exc:
         messages.error(request, exc.message)
-        return redirect(order)
-    announce_payment(request, order=order, payment=payment)
     return redirect(order)
-
-
-def announce_payment(request: HttpRequest, *, order: Order, payment: Payment) -> None:
-    """Tell the shopper what became of their payment, on the page they land on next."""
-    if payment.status == PaymentStatus.CAPTURED:
-        messages.success(request, f"Thank you, your order {order.number} is confirmed.")
-    elif payment.failure_code == payment_services.PROCESSING_ERROR_CODE:
-        messages.warning(request, payment.failure_message)
-    else:
-        messages.error(
-            request,
-            f"{payment.failure_message} Order {order.number} was cancelled "
-            "and you have not been charged.",
-        )
 
 
 def _detail_context(order: Order, card_form: checkout_forms.CardForm | None = None) -> dict:
     payments = list(order.payments.all())
+    latest = payments[0] if payments else None
+    in_flight = latest is not None and latest.status in payment_services.IN_FLIGHT
     return {
         "order": order,
-        "latest_payment": payments[0] if payments else None,
+        "latest_payment": latest,
+        "payment_in_flight": in_flight,
+        "payment_declined": (
+            latest is not None
+            and latest.status == PaymentStatus.FAILED
+            and order.status == OrderStatus.CANCELLED
+        ),
         "card_form": card_form or checkout_forms.CardForm(),
-        "can_pay": order.status == OrderStatus.PENDING_PAYMENT,
+        "can_pay": order.status == OrderStatus.PENDING_PAYMENT and not in_flight,
     }

@@ -132,13 +132,16 @@ def test_pay_now_is_post_only_and_csrf_protected(shopper):
     assert not Payment.objects.exists()
 
 
-def test_pay_now_captures(signed_in, shopper):
+def test_pay_now_captures(signed_in, shopper, django_capture_on_commit_callbacks):
     order = factories.OrderFactory(customer=shopper)
     factories.OrderLineFactory(order=order)
 
-    response = signed_in.post(pay_url(order), card(), follow=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = signed_in.post(pay_url(order), card())
+    page = signed_in.get(response.url)
 
-    assert f"Thank you, your order {order.number} is confirmed." in response.text
+    assert response.url == detail_url(order)
+    assert f"Thank you, your order {order.number} is confirmed." in page.text
     assert Payment.objects.get(order=order).status == PaymentStatus.CAPTURED
 
 

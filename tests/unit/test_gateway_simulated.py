@@ -1,5 +1,7 @@
 import datetime
 import logging
+import subprocess
+import sys
 from decimal import Decimal
 
 import pytest
@@ -9,6 +11,13 @@ from shop import gateways
 from shop.gateways import simulated
 
 NEXT_YEAR = timezone.now().year + 1
+
+
+@pytest.fixture(autouse=True)
+def ledger_path(settings, tmp_path):
+    """Each test gets its own processor ledger (a SQLite file outside our database)."""
+    settings.SIMULATED_GATEWAY_LEDGER_PATH = tmp_path / "gateway.sqlite3"
+    return settings.SIMULATED_GATEWAY_LEDGER_PATH
 
 
 def tokenize(number, *, month=12, year=NEXT_YEAR, cvc="123"):
@@ -123,6 +132,99 @@ def test_rejects_a_reused_key_with_different_parameters():
 
     with pytest.raises(ValueError, match="Idempotency key"):
         charge(token, key="unit-conflict", amount=Decimal("99.00"))
+
+
+def test_ledger_records_each_charge_once_and_not_transient_failures():
+    approve, decline = tokenize("4242424242424242"), tokenize("4000000000000002")
+    for _ in range(3):
+        charge(approve, key="unit-count")
+    charge(decline, key="unit-declined")
+    with pytest.raises(gateways.GatewayError):
+        charge(tokenize("4000000000000119"), key="unit-transient-count")
+
+    entries = simulated.SimulatedGateway.ledger_charges()
+
+    assert [(e.idempotency_key, e.status) for e in entries] == [
+        ("unit-count", "captured"),
+        ("unit-declined", "declined"),
+    ]
+    assert simulated.SimulatedGateway.ledger_charges(idempotency_key="unit-transient-count") == []
+
+
+def test_the_ledger_outlives_the_process_and_is_shared_between_processes(ledger_path):
+    """A retry in another worker process replays the first result for the key."""
+    token = tokenize("4242424242424242")
+    first = charge(token, key="unit-cross-process")
+    script = (
+        "import django; django.setup(); "
+        "from decimal import Decimal; "
+        "from django.conf import settings; "
+        "from shop.gateways import simulated; "
+        f"settings.SIMULATED_GATEWAY_LEDGER_PATH = {str(ledger_path)!r}; "
+        f"result = simulated.SimulatedGateway().charge(token={token.token!r}, "
+        "amount=Decimal('10.00'), currency='EUR', idempotency_key='unit-cross-process'); "
+        "print(result.reference)"
+    )
+    env = {"DJANGO_SETTINGS_MODULE": "tests.settings", "PATH": "/usr/bin:/bin"}
+    output = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env
+    ).stdout.strip()
+
+    assert output == first.reference
+    assert len(simulated.SimulatedGateway.ledger_charges()) == 1
+
+
+def test_failure_rate_makes_calls_fail_transiently_without_recording(settings):
+    token = tokenize("4242424242424242")
+    settings.SIMULATED_GATEWAY_FAILURE_RATE = 1.0
+
+    with pytest.raises(gateways.GatewayError):
+        charge(token, key="unit-rate")
+    assert simulated.SimulatedGateway.ledger_charges() == []
+
+    settings.SIMULATED_GATEWAY_FAILURE_RATE = 0.0
+    assert charge(token, key="unit-rate").captured
+
+
+def refund(reference, *, key, amount):
+    return simulated.SimulatedGateway().refund(
+        charge_reference=reference, amount=Decimal(amount), currency="EUR", idempotency_key=key
+    )
+
+
+def test_refunds_replay_per_key_and_never_exceed_the_charge():
+    captured = charge(tokenize("4242424242424242"), key="unit-refund-charge", amount="10.00")
+
+    first = refund(captured.reference, key="unit-refund-1", amount="6.00")
+    replay = refund(captured.reference, key="unit-refund-1", amount="6.00")
+    too_much = refund(captured.reference, key="unit-refund-2", amount="4.01")
+    rest = refund(captured.reference, key="unit-refund-3", amount="4.00")
+
+    assert first.succeeded
+    assert first.reference.startswith("re_sim_")
+    assert replay == first
+    assert (too_much.status, too_much.failure_message) == (
+        "failed",
+        "The refund is more than is left of the charge.",
+    )
+    assert rest.succeeded
+    assert [
+        (e.idempotency_key, e.status, e.amount)
+        for e in simulated.SimulatedGateway.ledger_refunds(charge_reference=captured.reference)
+    ] == [
+        ("unit-refund-1", "succeeded", Decimal("6.00")),
+        ("unit-refund-2", "failed", Decimal("4.01")),
+        ("unit-refund-3", "succeeded", Decimal("4.00")),
+    ]
+
+
+def test_refund_of_an_unknown_or_declined_charge_fails():
+    declined = charge(tokenize("4000000000000002"), key="unit-refund-declined")
+
+    assert refund(declined.reference, key="unit-r-declined", amount="1.00").status == "failed"
+    assert refund("ch_sim_nope", key="unit-r-unknown", amount="1.00").failure_message == (
+        "No such captured charge."
+    )
 
 
 def test_sleeps_for_the_configured_latency(settings, monkeypatch):
