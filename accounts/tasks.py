@@ -9,12 +9,18 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.timesince import timeuntil
 
-from accounts import tokens
+from accounts import exports, tokens
 from accounts.models import User
 from project import emails
 
 # Critical work (payments) runs above emails, analytics below.
 EMAIL_PRIORITY = 10
+ANALYTICS_PRIORITY = -10
+
+
+def _email_key(context, template: str) -> str:
+    """One email per enqueued task: retries and redeliveries of the task share its id."""
+    return f"task:{context.task_result.id}:{template}"
 
 
 def _valid_for(seconds: int) -> str:
@@ -22,8 +28,8 @@ def _valid_for(seconds: int) -> str:
     return timeuntil(now + timedelta(seconds=seconds), now)
 
 
-@task(queue_name="emails", priority=EMAIL_PRIORITY)
-def send_verification_email(user_id: int, base_url: str | None = None) -> bool:
+@task(queue_name="emails", priority=EMAIL_PRIORITY, takes_context=True)
+def send_verification_email(context, user_id: int, base_url: str | None = None) -> bool:
     """Email a fresh verification link; does nothing if the user is gone or already verified."""
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None or user.is_verified:
@@ -32,6 +38,7 @@ def send_verification_email(user_id: int, base_url: str | None = None) -> bool:
     emails.send_templated_email(
         to=user.email,
         template="verify_email",
+        idempotency_key=_email_key(context, "verify_email"),
         subject="Verify your email address",
         context={
             "name": user.full_name,
@@ -42,8 +49,8 @@ def send_verification_email(user_id: int, base_url: str | None = None) -> bool:
     return True
 
 
-@task(queue_name="emails", priority=EMAIL_PRIORITY)
-def send_registration_attempt_email(user_id: int, base_url: str | None = None) -> bool:
+@task(queue_name="emails", priority=EMAIL_PRIORITY, takes_context=True)
+def send_registration_attempt_email(context, user_id: int, base_url: str | None = None) -> bool:
     """Tell an account owner that someone tried to register with their address."""
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
@@ -51,6 +58,7 @@ def send_registration_attempt_email(user_id: int, base_url: str | None = None) -
     emails.send_templated_email(
         to=user.email,
         template="registration_attempt",
+        idempotency_key=_email_key(context, "registration_attempt"),
         subject="Someone tried to register with your email address",
         context={
             "name": user.full_name,
@@ -61,9 +69,9 @@ def send_registration_attempt_email(user_id: int, base_url: str | None = None) -
     return True
 
 
-@task(queue_name="emails", priority=EMAIL_PRIORITY)
+@task(queue_name="emails", priority=EMAIL_PRIORITY, takes_context=True)
 def send_password_reset_email(
-    user_id: int, uidb64: str, token: str, base_url: str | None = None
+    context, user_id: int, uidb64: str, token: str, base_url: str | None = None
 ) -> bool:
     """Email a password-reset link; skipped when the token no longer matches the user."""
     user = User.objects.filter(pk=user_id, is_active=True).first()
@@ -73,6 +81,7 @@ def send_password_reset_email(
     emails.send_templated_email(
         to=user.email,
         template="password_reset",
+        idempotency_key=_email_key(context, "password_reset"),
         subject="Reset your Bazaar password",
         context={
             "name": user.full_name,
@@ -81,3 +90,15 @@ def send_password_reset_email(
         },
     )
     return True
+
+
+@task(queue_name="analytics", priority=ANALYTICS_PRIORITY, takes_context=True)
+def build_data_export(context, export_id: int, base_url: str | None = None) -> bool:
+    """Build a requested personal data export and email its link to its owner."""
+    try:
+        export = exports.build_data_export(export_id=export_id, base_url=base_url)
+    except Exception as exc:
+        if context.attempt >= settings.TASK_MAX_ATTEMPTS:
+            exports.mark_failed(export_id=export_id, error=exc.__class__.__name__)
+        raise
+    return export is not None

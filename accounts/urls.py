@@ -33,4 +33,6 @@ urlpatterns = [
     path("addresses/<int:pk>/edit/", views.address_edit, name="address_edit"),
     path("addresses/<int:pk>/delete/", views.address_delete, name="address_delete"),
     path("addresses/<int:pk>/default/", views.address_default, name="address_default"),
+    path("data-export/", views.data_export_request, name="data_export_request"),
+    path("data-export/<int:pk>/", views.data_export_download, name="data_export_download"),
 ]

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import auth, messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -14,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import forms, ratelimit, selectors
+from accounts import exports, forms, ratelimit, selectors
 from accounts import services as account_services
 from shop.selectors import cart as cart_selectors
 from shop.services import cart as cart_services
@@ -234,3 +234,28 @@ def address_default(request: HttpRequest, pk: int) -> HttpResponse:
     address = selectors.access_address(user=request.user, pk=pk)
     account_services.set_default_address(user=request.user, address_id=address.pk)
     return _address_list_changed(request, "Default address updated.")
+
+
+@login_required
+@require_POST
+def data_export_request(request: HttpRequest) -> HttpResponse:
+    exports.request_data_export(user=request.user, base_url=_base_url(request))
+    messages.success(
+        request, "We are preparing your data. We will email you a download link when it is ready."
+    )
+    return redirect("accounts:profile")
+
+
+@never_cache
+@login_required
+@require_GET
+def data_export_download(request: HttpRequest, pk: int) -> FileResponse:
+    """Only the export's owner, while it has not expired; anyone else gets a 404."""
+    export = exports.get_downloadable_export(user=request.user, export_id=pk)
+    if export is None or not export.file:
+        raise Http404("No such export.")
+    try:
+        handle = export.file.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("No such export.") from exc
+    return FileResponse(handle, as_attachment=True, filename="bazaar-data-export.zip")

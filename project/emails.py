@@ -4,6 +4,8 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
+from project.background import emails as sent_emails
+
 
 def absolute_url(path: str, *, base_url: str | None = None) -> str:
     """Join a site path to the request's base URL, or to SITE_URL when there was no request."""
@@ -11,10 +13,14 @@ def absolute_url(path: str, *, base_url: str | None = None) -> str:
     return f"{base}/{path.lstrip('/')}"
 
 
-def send_templated_email(*, to: str, template: str, context: dict, subject: str) -> int:
+def send_templated_email(
+    *, to: str, template: str, context: dict, subject: str, idempotency_key: str | None = None
+) -> int:
     """Render emails/<template>.txt and .html and send them as one multipart message.
 
     Sent through the default mailer (MAILERS["default"]); returns the number sent (0 or 1).
+    With an `idempotency_key` (a task passes its result id) the email is sent at most once
+    per key, however often the task is retried or redelivered; call it outside a transaction.
     """
     full_context = {"site_name": "Bazaar", "site_url": settings.SITE_URL, **context}
     full_context.setdefault("subject", subject)
@@ -26,4 +32,16 @@ def send_templated_email(*, to: str, template: str, context: dict, subject: str)
         to=[to],
     )
     message.attach_alternative(html_body, "text/html")
-    return message.send()
+    if idempotency_key is None:
+        return message.send()
+    claimed = sent_emails.claim(key=idempotency_key, to=to, subject=subject, template=template)
+    if claimed is None:
+        return 0
+    message.extra_headers["Message-ID"] = claimed.message_id
+    try:
+        sent = message.send()
+    except Exception:
+        sent_emails.mark_failed(claimed)
+        raise
+    sent_emails.mark_sent(claimed)
+    return sent

@@ -7,13 +7,18 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
 os.environ.setdefault("CACHE_KEY_PREFIX", "bazaar-test")
 
 from project.settings import *  # noqa: E402, F403
-from project.settings import DATABASES  # noqa: E402
+from project.settings import DATABASES, TASKS  # noqa: E402
 
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise RuntimeError(
         "The test suite runs on PostgreSQL only; set DATABASE_URL to a postgres:// URL."
     )
 
+# The general suite runs tasks inline (Django's immediate backend); the background tests
+# switch to the Django-Q2 backend and start real qcluster worker processes.
+TASKS = {
+    "default": {**TASKS["default"], "BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}
+}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"  # noqa: F405
