@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run serve worker migrate seed test test-fast lint format bench clean
+.PHONY: help install run serve worker migrate seed test test-fast lint format bench clean dispatcher
 
 help:
 	@echo "make run    - install, migrate, load demo data and serve the shop at http://$(HOST):$(PORT)/"
@@ -29,8 +29,16 @@ seed: migrate
 run: seed
 	@scripts/run.sh "$(HOST)" "$(PORT)"
 
+# The event dispatcher as its own process (production shape; `make run` dispatches in-process).
+dispatcher: migrate
+	$(PY) manage.py run_dispatcher
+
 test: install
 	@scripts/with-test-services.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Speed targets live here, never in tests: tasks/s per queue, payment latency p50/p99.
+bench: install
+	@scripts/with-test-services.sh $(PY) bench/tasks_bench.py $(BENCH_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff format --check .

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from backoffice.views import dashboard, onboarding, orders, products, reports, stock, team
+from backoffice.views import dashboard, live, onboarding, orders, products, reports, stock, team
 
 app_name = "backoffice"
 
@@ -17,6 +17,7 @@ urlpatterns = [
     path("products/<int:pk>/stock/", stock.stock_detail, name="stock_detail"),
     # Orders (the vendor's part of each order)
     path("orders/", orders.order_list, name="order_list"),
+    path("orders/live/badge/", live.orders_badge, name="orders_badge"),
     path("orders/<int:order_pk>/", orders.order_detail, name="order_detail"),
     path("orders/<int:order_pk>/ship/", orders.order_ship, name="order_ship"),
     path(

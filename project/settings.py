@@ -8,6 +8,7 @@ security settings and refuses to start without SECRET_KEY and ALLOWED_HOSTS.
 """
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -66,6 +67,8 @@ INSTALLED_APPS = [
     "channels",
     "django_q",
     "project",
+    "project.events",
+    "project.background",
     "accounts",
     "shop",
     "backoffice",
@@ -101,6 +104,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "shop.context_processors.cart_summary",
+                "backoffice.context_processors.backoffice_vendor",
             ],
         },
     },
@@ -109,9 +113,16 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------
 DATABASE_URL = env("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        # psycopg 3's pool: many short requests share a few connections.
+    # psycopg 3's pool: many short requests share a few connections. Not in a Django-Q2
+    # cluster, which forks its workers: a pool's open sockets must never cross a fork, so
+    # each worker process keeps its own persistent connection instead.
+    DATABASE_POOL = env_bool("DATABASE_POOL", "qcluster" not in sys.argv)
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=0 if DATABASE_POOL else 300, conn_health_checks=True
+        )
+    }
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL:
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": int(env("DATABASE_POOL_MIN", "2")),
             "max_size": int(env("DATABASE_POOL_MAX", "10")),
@@ -141,7 +152,12 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env("CACHE_KEY_PREFIX", "bazaar")},
+            "CONFIG": {
+                # Consumers wait in BZPOPMIN for 5 s at a time; redis-py's default 5 s socket
+                # timeout would race it and kill idle websockets, so allow longer reads.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                "prefix": env("CACHE_KEY_PREFIX", "bazaar"),
+            },
         }
     }
 else:
@@ -152,22 +168,72 @@ else:
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # --- Background work --------------------------------------------------------
-# Django's Tasks API; the Django-Q2 backend arrives with the background-work issue.
+# Tasks are declared with Django's Tasks API (`django.tasks.task`) and run by Django-Q2
+# workers on its ORM broker (project/background/). Each queue is its own Q2 cluster, started
+# with Q_CLUSTER_NAME=<queue>, so analytics work can never starve a payment.
 TASKS = {
     "default": {
-        "BACKEND": env("TASKS_BACKEND", "django.tasks.backends.immediate.ImmediateBackend"),
+        "BACKEND": env("TASKS_BACKEND", "project.background.backend.DjangoQ2Backend"),
         "QUEUES": ["default", "critical", "emails", "analytics"],
     }
 }
+
+
+def q_queue(queue: str, *, workers: int, timeout: int, poll: float) -> dict:
+    """One Q2 cluster per queue. `retry` (redelivery after an unacknowledged dequeue) must
+    exceed `timeout`, or a slow task would be handed to a second worker while still running."""
+    timeout = int(env(f"Q_TIMEOUT_{queue.upper()}", str(timeout)))
+    workers = int(env(f"Q_WORKERS_{queue.upper()}", str(workers)))
+    return {
+        "workers": workers,
+        # How often an idle cluster asks the broker for work: the floor of a task's latency.
+        "poll": float(env(f"Q_POLL_{queue.upper()}", str(poll))),
+        # Prefetch little: a task waiting in a cluster's memory still ages towards `retry`.
+        "queue_limit": workers,
+        "timeout": timeout,
+        "retry": int(env(f"Q_RETRY_{queue.upper()}", str(timeout + max(10, timeout // 2)))),
+        # Q2's default (0) redelivers forever; our runner also bounds crash loops.
+        "max_attempts": TASK_MAX_ATTEMPTS + 1,
+    }
+
+
+TASK_MAX_ATTEMPTS = int(env("TASK_MAX_ATTEMPTS", "3"))
+TASK_RETRY_BASE_DELAY = float(env("TASK_RETRY_BASE_DELAY", "2"))  # seconds, doubled per retry
+TASK_RETRY_MAX_DELAY = float(env("TASK_RETRY_MAX_DELAY", "300"))
+TASK_RETRY_JITTER = float(env("TASK_RETRY_JITTER", "0.25"))  # +/- share of each delay
+TASK_FAILURE_WEBHOOK_URL = env("TASK_FAILURE_WEBHOOK_URL")
 Q_CLUSTER = {
-    "name": "bazaar",
+    "name": "critical",
     "orm": "default",
-    "workers": int(env("Q_WORKERS", "2")),
-    "timeout": 60,
-    "retry": 90,
-    "max_attempts": 3,
+    "broker_class": "project.background.broker.OrmBroker",
     "catch_up": False,
+    "save_limit": 100,
+    "label": "Django-Q2",
+    **q_queue("critical", workers=4, timeout=60, poll=0.05),
+    "ALT_CLUSTERS": {
+        "emails": q_queue("emails", workers=2, timeout=60, poll=0.1),
+        "analytics": q_queue("analytics", workers=2, timeout=600, poll=0.5),
+        "default": q_queue("default", workers=1, timeout=120, poll=0.2),
+    },
 }
+QUEUE_ALERT_INTERVAL = int(env("QUEUE_ALERT_INTERVAL", "300"))
+QUEUE_ALERT_THRESHOLDS = {
+    "critical": int(env("QUEUE_ALERT_THRESHOLD_CRITICAL", "50")),
+    "emails": int(env("QUEUE_ALERT_THRESHOLD_EMAILS", "500")),
+    "analytics": int(env("QUEUE_ALERT_THRESHOLD_ANALYTICS", "2000")),
+    "default": int(env("QUEUE_ALERT_THRESHOLD_DEFAULT", "500")),
+}
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
+METRICS_TOKEN = env("METRICS_TOKEN")
+DATA_EXPORT_TTL = int(env("DATA_EXPORT_TTL", str(7 * 24 * 3600)))
+
+# --- Domain events ----------------------------------------------------------
+# The dispatcher runs inside the web process when the channel layer is in-memory (only that
+# process reaches its websockets); with Redis it runs as `manage.py run_dispatcher`.
+EVENTS_EMBEDDED_DISPATCHER = env_bool("EVENTS_EMBEDDED_DISPATCHER", not REDIS_URL)
+EVENTS_MAX_ATTEMPTS = int(env("EVENTS_MAX_ATTEMPTS", "5"))
+EVENTS_RETRY_BASE_SECONDS = float(env("EVENTS_RETRY_BASE_SECONDS", "2"))
+EVENTS_POLL_SECONDS = float(env("EVENTS_POLL_SECONDS", "1" if DATABASE_URL else "0.5"))
 
 # --- Auth -----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -219,6 +285,20 @@ SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
 PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", "shop.gateways.simulated.SimulatedGateway")
 PAYMENT_CURRENCY = env("PAYMENT_CURRENCY", "EUR")
 SIMULATED_GATEWAY_LATENCY_MS = int(env("SIMULATED_GATEWAY_LATENCY_MS", "0"))
+# Share of simulated gateway calls that fail transiently (0.0-1.0), to exercise retries.
+SIMULATED_GATEWAY_FAILURE_RATE = float(env("SIMULATED_GATEWAY_FAILURE_RATE", "0"))
+# The simulated processor's own ledger, outside our database and its transactions.
+SIMULATED_GATEWAY_LEDGER_PATH = Path(
+    env("SIMULATED_GATEWAY_LEDGER_PATH", str(VAR_DIR / "simulated_gateway.sqlite3"))
+)
+# A payment or refund processing longer than this is re-enqueued by the sweeper.
+PAYMENT_STUCK_AFTER_SECONDS = int(env("PAYMENT_STUCK_AFTER_SECONDS", "120"))
+# After this long, a payment the processor still answers with transient errors is failed.
+PAYMENT_RETRY_WINDOW_SECONDS = int(env("PAYMENT_RETRY_WINDOW_SECONDS", "900"))
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET")
+# Only to point the adapter at a local stand-in of the Stripe API (tests, demos).
+STRIPE_API_BASE = env("STRIPE_API_BASE")
 
 # --- I18N -----------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -242,6 +322,8 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Largest product image a vendor may upload (bytes).
+PRODUCT_IMAGE_MAX_BYTES = int(env("PRODUCT_IMAGE_MAX_BYTES", "2097152"))
 
 # --- Security -------------------------------------------------------------
 SECURE_CSP = {

@@ -14,6 +14,7 @@ urlpatterns = [
     path("backoffice/", include("backoffice.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("", include("project.background.urls")),
     path("", include("shop.urls")),
 ]
 

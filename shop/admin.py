@@ -1,5 +1,14 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 
+from backoffice.services import onboarding as onboarding_services
+from project.errors import DomainError
 from shop.models import (
     Cart,
     CartItem,
@@ -8,6 +17,7 @@ from shop.models import (
     OrderLine,
     Payment,
     Product,
+    Refund,
     ReportJob,
     Shipment,
     StockAdjustment,
@@ -15,6 +25,7 @@ from shop.models import (
     VendorInvitation,
     VendorMembership,
 )
+from shop.services import refunds as refund_services
 
 
 class VendorMembershipInline(admin.TabularInline):
@@ -23,13 +34,123 @@ class VendorMembershipInline(admin.TabularInline):
     raw_id_fields = ("user",)
 
 
+# Staff decisions on a vendor: the admin action and the change-page button call the same
+# onboarding service. name -> (service, past tense for messages, needs a note)
+VENDOR_DECISIONS = {
+    "approve": (onboarding_services.approve_vendor, "approved", False),
+    "reject": (onboarding_services.reject_vendor, "rejected", True),
+    "suspend": (onboarding_services.suspend_vendor, "suspended", True),
+    "reinstate": (onboarding_services.reinstate_vendor, "reinstated", False),
+}
+
+
 @admin.register(Vendor)
 class VendorAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "status", "contact_email", "created_at")
-    list_filter = ("status",)
-    search_fields = ("name", "slug", "contact_email")
+    list_display = (
+        "name",
+        "status",
+        "applied_by",
+        "product_count",
+        "contact_email",
+        "created_at",
+        "reviewed_at",
+    )
+    list_filter = ("status", ("reviewed_at", admin.EmptyFieldListFilter), "created_at")
+    search_fields = ("name", "slug", "contact_email", "applied_by__email")
+    list_select_related = ("applied_by",)
+    # Status changes only through the decisions below, which email the outcome.
+    readonly_fields = ("status", "applied_by", "reviewed_at", "review_note", "created_at")
     prepopulated_fields = {"slug": ("name",)}
     inlines = (VendorMembershipInline,)
+    date_hierarchy = "created_at"
+    actions = ("approve_selected", "reject_selected", "suspend_selected", "reinstate_selected")
+    change_form_template = "admin/shop/vendor/change_form.html"
+
+    def get_queryset(self, request):
+        return (
+            super().get_queryset(request).annotate(_product_count=Count("products", distinct=True))
+        )
+
+    @admin.display(description="products", ordering="_product_count")
+    def product_count(self, obj: Vendor) -> int:
+        return obj._product_count
+
+    @admin.action(description="Approve selected vendors", permissions=["change"])
+    def approve_selected(self, request, queryset):
+        return self._decide_selected(request, queryset, "approve")
+
+    @admin.action(description="Reject selected vendors", permissions=["change"])
+    def reject_selected(self, request, queryset):
+        return self._decide_selected(request, queryset, "reject")
+
+    @admin.action(description="Suspend selected vendors", permissions=["change"])
+    def suspend_selected(self, request, queryset):
+        return self._decide_selected(request, queryset, "suspend")
+
+    @admin.action(description="Reinstate selected vendors", permissions=["change"])
+    def reinstate_selected(self, request, queryset):
+        return self._decide_selected(request, queryset, "reinstate")
+
+    def _decide_selected(self, request, queryset, decision: str):
+        """Decisions needing a note first show a page asking for it, then apply to each."""
+        needs_note = VENDOR_DECISIONS[decision][2]
+        note = request.POST.get("note", "").strip()
+        if needs_note and (request.POST.get("confirm") != "yes" or not note):
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": f"{decision.capitalize()} vendors",
+                "decision": decision,
+                "action": f"{decision}_selected",
+                "queryset": queryset,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "note_missing": request.POST.get("confirm") == "yes",
+            }
+            return TemplateResponse(request, "admin/shop/vendor/decision_note.html", context)
+        for vendor in queryset:
+            self._decide_one(request, vendor, decision, note)
+        return None
+
+    def _decide_one(self, request, vendor: Vendor, decision: str, note: str) -> bool:
+        service, done, _ = VENDOR_DECISIONS[decision]
+        try:
+            service(vendor=vendor, acting_user=request.user, note=note)
+        except DomainError as exc:
+            self.message_user(request, f"{vendor.name}: {exc.message}", messages.ERROR)
+            return False
+        self.message_user(request, f"{vendor.name} is {done}; the owner was emailed.")
+        return True
+
+    def get_urls(self):
+        decide = path(
+            "<path:object_id>/decide/<str:decision>/",
+            self.admin_site.admin_view(self.decide_view),
+            name="shop_vendor_decide",
+        )
+        return [decide, *super().get_urls()]
+
+    def decide_view(self, request, object_id: str, decision: str):
+        """The change page's review buttons (POST only)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        vendor = self.get_object(request, object_id)
+        if vendor is None or decision not in VENDOR_DECISIONS:
+            raise Http404("No such vendor or decision.")
+        if not self.has_change_permission(request, vendor):
+            raise PermissionDenied
+        self._decide_one(request, vendor, decision, request.POST.get("note", ""))
+        return redirect("admin:shop_vendor_change", vendor.pk)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        vendor = self.get_object(request, object_id)
+        decisions = []
+        if vendor is not None and self.has_change_permission(request, vendor):
+            decisions = [
+                {"name": name, "label": name.capitalize(), "needs_note": VENDOR_DECISIONS[name][2]}
+                for name in onboarding_services.available_decisions(vendor=vendor)
+            ]
+        extra_context = {**(extra_context or {}), "vendor_decisions": decisions}
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(VendorMembership)
@@ -91,12 +212,24 @@ class PaymentInline(admin.TabularInline):
     fields = (
         "status",
         "amount",
+        "refunded_amount",
         "currency",
         "card_brand",
         "card_last4",
         "failure_message",
         "created_at",
     )
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class RefundInline(admin.TabularInline):
+    model = Refund
+    extra = 0
+    can_delete = False
+    fields = ("status", "amount", "currency", "vendor", "reason", "failure_message", "created_at")
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -112,8 +245,26 @@ class OrderAdmin(admin.ModelAdmin):
     raw_id_fields = ("customer",)
     # Money and status change only through services, never by hand in the admin.
     readonly_fields = ("status", "total", "currency", "created_at", "updated_at")
-    inlines = (OrderLineInline, PaymentInline)
+    inlines = (OrderLineInline, PaymentInline, RefundInline)
     date_hierarchy = "created_at"
+    actions = ("refund_whole_order",)
+
+    @admin.action(description="Refund whole order", permissions=["change"])
+    def refund_whole_order(self, request, queryset) -> None:
+        """Refund what is left of each selected order; the money goes back in the background."""
+        for order in queryset.order_by("pk"):
+            try:
+                refund = refund_services.request_refund(
+                    order=order, acting_user=request.user, reason="Refunded by staff"
+                )
+            except DomainError as exc:
+                self.message_user(request, f"{order.number}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"{order.number}: refund of {refund.amount} {refund.currency} requested.",
+                    messages.SUCCESS,
+                )
 
 
 @admin.register(Payment)
@@ -143,11 +294,48 @@ class PaymentAdmin(admin.ModelAdmin):
         "gateway_reference",
         "failure_code",
         "failure_message",
+        "refunded_amount",
+        "processing_started_at",
         "created_at",
         "updated_at",
     )
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Refund)
+class RefundAdmin(admin.ModelAdmin):
+    """Refunds are requested through the order action or a vendor's cancelled lines and sent
+    by a task; here staff only look (money fields are never edited by hand)."""
+
+    list_display = ("id", "order", "status", "amount", "currency", "vendor", "created_at")
+    list_filter = ("status", "created_at")
+    search_fields = ("order__id", "gateway_reference", "idempotency_key", "order__customer__email")
+    list_select_related = ("order", "vendor")
+    readonly_fields = (
+        "order",
+        "payment",
+        "vendor",
+        "lines",
+        "amount",
+        "currency",
+        "status",
+        "reason",
+        "idempotency_key",
+        "gateway_reference",
+        "failure_message",
+        "requested_by",
+        "processing_started_at",
+        "processed_at",
+        "created_at",
+        "updated_at",
+    )
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 

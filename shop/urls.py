@@ -1,6 +1,6 @@
 from django.urls import path
 
-from shop.views import cart, catalogue, checkout, orders
+from shop.views import cart, catalogue, checkout, orders, webhooks
 
 app_name = "shop"
 
@@ -18,4 +18,5 @@ urlpatterns = [
     path("orders/", orders.order_list, name="order_list"),
     path("orders/<int:pk>/", orders.order_detail, name="order_detail"),
     path("orders/<int:pk>/pay/", orders.retry_payment, name="order_pay"),
+    path("webhooks/stripe/", webhooks.stripe_webhook, name="stripe_webhook"),
 ]

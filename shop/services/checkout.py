@@ -7,7 +7,9 @@ from django.db import transaction
 from django.db.models import F
 
 from accounts.models import Address, User
+from project import events
 from project.errors import DomainError
+from shop import events as shop_events
 from shop.models import Cart, CartItem, Order, OrderLine, Product, VendorStatus
 from shop.services.cart import NotEnoughStock, ProductUnavailable
 
@@ -25,8 +27,8 @@ def place_order(*, customer: User, cart: Cart, address: Address) -> Order:
 
     Locks the cart row, then the product rows in id order (so concurrent checkouts never
     deadlock), checks visibility and stock, decrements stock, snapshots names, prices,
-    vendors and the address. Raises EmptyCart, ProductUnavailable or NotEnoughStock and
-    then changes nothing.
+    vendors and the address; records OrderPlaced. Raises EmptyCart, ProductUnavailable or
+    NotEnoughStock and then changes nothing.
     """
     with transaction.atomic():
         Cart.objects.select_for_update().filter(pk=cart.pk).first()
@@ -84,4 +86,14 @@ def place_order(*, customer: User, cart: Cart, address: Address) -> Order:
             line.order = order
         OrderLine.objects.bulk_create(lines)
         CartItem.objects.filter(cart=cart).delete()
+        events.record(
+            shop_events.OrderPlaced(
+                order_id=order.pk,
+                customer_id=customer.pk,
+                vendor_ids=tuple(sorted({line.vendor_id for line in lines})),
+                total=order.total,
+                currency=order.currency,
+            ),
+            aggregate=order,
+        )
     return order

@@ -21,3 +21,96 @@
     }
   });
 })();
+
+// Live pages. An element with ws-connect (htmx ws extension) receives HTML fragments that
+// are swapped out of band by id; each carries data-seq, the version of what it shows.
+(function () {
+  "use strict";
+
+  var NOTICE_MS = 8000;
+
+  function seqOf(node) {
+    var value = node && node.getAttribute && node.getAttribute("data-seq");
+    return value ? Number(value) : null;
+  }
+
+  // A fragment older than the one on the page arrived late or twice: keep the page's.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var fragment = event.detail.fragment;
+    var incoming = fragment && fragment.firstElementChild;
+    var current = seqOf(event.detail.target);
+    var next = seqOf(incoming);
+    if (current !== null && next !== null && next < current) {
+      event.detail.shouldSwap = false;
+    }
+  });
+
+  // On every (re)connect the page re-fetches its state, so a message lost while the socket
+  // was down (the channel layer delivers at most once) never leaves the page wrong.
+  // The socket's element names the page's live regions in hx-select-oob; they are taken
+  // from a fresh GET of the page as it is now (filters in the address included). Other
+  // live parts listen for "live:resync" (e.g. hx-trigger="live:resync from:body").
+  function resync(socketElement) {
+    if (!socketElement || !socketElement.hasAttribute("data-live-resync")) return;
+    window.htmx.trigger(socketElement, "live:resync");
+    if (socketElement.hasAttribute("hx-select-oob")) {
+      window.htmx.ajax("GET", window.location.pathname + window.location.search, {
+        source: socketElement,
+        swap: "none"
+      });
+    }
+  }
+  document.addEventListener("htmx:wsOpen", function (event) {
+    event.target.setAttribute("data-live-connected", "");
+    resync(event.target);
+  });
+  document.addEventListener("htmx:wsClose", function (event) {
+    event.target.removeAttribute("data-live-connected");
+  });
+
+  // Polling (hx-trigger="every …") is the fallback for when the live socket is down; while
+  // it is connected, its messages keep the page current and the polls are skipped.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var trigger = event.detail.elt.getAttribute("hx-trigger") || "";
+    if (/(^|[\s,])every\s/.test(trigger) && document.querySelector("[data-live-connected]")) {
+      event.preventDefault();
+    }
+  });
+
+  // Short notices leave by themselves; they never block the page.
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    document.querySelectorAll(".live-notice:not([data-leaving])").forEach(function (node) {
+      node.setAttribute("data-leaving", "");
+      window.setTimeout(function () { node.remove(); }, NOTICE_MS);
+    });
+  });
+
+  if (!window.htmx) return;
+  // "live" extension: a fragment marked data-live-prepend="<container id>" replaces the
+  // element with its id when the page has one, or else is inserted at the top of that
+  // container (a new row in a list). With no such container the page re-fetches instead.
+  window.htmx.defineExtension("live", {
+    transformResponse: function (text, xhr, element) {
+      if (xhr) return text; // only websocket messages
+      var template = document.createElement("template");
+      template.innerHTML = text;
+      var missing = false;
+      Array.prototype.slice.call(template.content.children).forEach(function (node) {
+        var into = node.getAttribute("data-live-prepend");
+        if (!into || (node.id && document.getElementById(node.id))) return;
+        var container = document.getElementById(into);
+        if (!container) {
+          node.remove();
+          missing = true;
+          return;
+        }
+        var wrapper = document.createElement(container.tagName.toLowerCase());
+        wrapper.setAttribute("hx-swap-oob", "afterbegin:#" + into);
+        node.parentNode.insertBefore(wrapper, node);
+        wrapper.appendChild(node);
+      });
+      if (missing) resync(element);
+      return template.innerHTML;
+    }
+  });
+})();

@@ -1,0 +1,50 @@
+"""Reactions to order events on the vendors' side: the live backoffice. Idempotent: each
+publishes the current row, count and a short notice."""
+
+from backoffice.selectors import live as live_selectors
+from backoffice.selectors import orders as order_selectors
+from project import live
+from project.events import Event
+from shop.models import Order, OrderLine, Vendor
+
+ORDER_ROW = "backoffice/orders/list.html#order-row"
+ORDERS_BADGE = "backoffice/base.html#orders-badge"
+NOTICE = "components/live_notice.html"
+
+NOTICES = {
+    "OrderPlaced": "New order {number}, awaiting payment.",
+    "PaymentCaptured": "Order {number} is paid and ready to ship.",
+    "PaymentFailed": "The payment for order {number} failed.",
+    "OrderShipped": "Order {number}: a shipment left.",
+    "OrderCancelled": "Order {number} was cancelled.",
+}
+
+
+def publish_vendor_order(event: Event) -> None:
+    """Tell each vendor of the order: its row in the order list, the counter, a notice."""
+    order = Order.objects.filter(pk=event.order_id).first()
+    if order is None:
+        return
+    vendor_ids = set(
+        OrderLine.objects.filter(order_id=order.pk).values_list("vendor_id", flat=True)
+    )
+    for vendor in Vendor.objects.filter(pk__in=vendor_ids).order_by("pk"):
+        row = order_selectors.list_vendor_orders(vendor=vendor).filter(pk=order.pk).first()
+        parts = []
+        if row is not None:
+            parts.append(
+                live.render_fragments(
+                    [ORDER_ROW], {"order": row, "vendor": vendor, "live_seq": event.meta.sequence}
+                )
+            )
+        parts.append(
+            live.render_fragments(
+                [ORDERS_BADGE], live_selectors.orders_badge_context(vendor=vendor)
+            )
+        )
+        text = NOTICES.get(event.name)
+        if text:
+            parts.append(
+                live.render_fragments([NOTICE], {"text": text.format(number=order.number)})
+            )
+        live.publish(live.vendor_group(vendor.pk), "\n".join(parts))

@@ -1,0 +1,16 @@
+"""Fragments the live backoffice re-fetches when its websocket (re)connects."""
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from backoffice.decorators import vendor_member_required
+from backoffice.selectors import live as live_selectors
+from shop.models import Vendor
+
+
+@vendor_member_required
+@require_GET
+def orders_badge(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
+    context = live_selectors.orders_badge_context(vendor=vendor)
+    return render(request, "backoffice/base.html#orders-badge", context)

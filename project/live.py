@@ -1,0 +1,106 @@
+"""Live pages: Channels groups, the consumer base and publishing fragments to them.
+
+Groups are `order-<id>` (that order's shopper) and `vendor-<id>` (that vendor's members).
+A message is HTML: top-level elements with ids that the htmx ws extension swaps out of band,
+each rendered from the page's own partial and carrying `data-seq`. The channel layer
+delivers at most once; the outbox is the record, and pages re-fetch their state on every
+(re)connect, so a lost message only delays a page until its next event or reconnect.
+"""
+
+import asyncio
+import logging
+import threading
+
+from asgiref.sync import SyncToAsync, async_to_sync
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from django.template.loader import render_to_string
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_TYPE = "live.fragment"
+
+
+def order_group(order_id: int) -> str:
+    return f"order-{order_id}"
+
+
+def vendor_group(vendor_id: int) -> str:
+    return f"vendor-{vendor_id}"
+
+
+def render_fragments(templates: list[str], context: dict) -> str:
+    """Render partials ("app/page.html#name") one after the other into one message."""
+    return "\n".join(render_to_string(template, context) for template in templates)
+
+
+PUBLISH_TIMEOUT = 10.0
+
+_publisher_loop: asyncio.AbstractEventLoop | None = None
+_publisher_lock = threading.Lock()
+
+
+def publish(group: str, html: str) -> None:
+    """Send one message to every socket in `group` (from sync code: handlers, tasks)."""
+    message = {"type": MESSAGE_TYPE, "html": html}
+    server_loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    if server_loop is not None and server_loop.is_running():
+        # Called from a server's event loop (the embedded dispatcher, a consumer): publish
+        # there, where an in-memory channel layer lives.
+        async_to_sync(get_channel_layer().group_send)(group, message)
+        return
+    # A plain process (run_dispatcher, a worker): one long-lived loop keeps the channel
+    # layer's Redis connections open, instead of a new loop and connection per message.
+    future = asyncio.run_coroutine_threadsafe(
+        get_channel_layer().group_send(group, message), _background_loop()
+    )
+    future.result(timeout=PUBLISH_TIMEOUT)
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    global _publisher_loop
+    with _publisher_lock:
+        if _publisher_loop is None or _publisher_loop.is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="live-publisher", daemon=True).start()
+            _publisher_loop = loop
+    return _publisher_loop
+
+
+class LiveConsumer(AsyncWebsocketConsumer):
+    """Joins the one group its user may watch, then forwards that group's fragments.
+
+    Subclasses implement `authorise()`, returning the group name or None. Anything else
+    (anonymous, someone else's order, not a member) is refused before the handshake
+    completes and logged. The socket is read-only: what the browser sends is ignored.
+    """
+
+    group: str | None = None
+
+    async def authorise(self) -> str | None:
+        raise NotImplementedError
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        group = await self.authorise() if user is not None and user.is_authenticated else None
+        if group is None:
+            logger.warning(
+                "Refused websocket subscription to %s by %s",
+                self.scope.get("path"),
+                f"user {user.pk}" if user is not None and user.is_authenticated else "anonymous",
+            )
+            await self.close(code=4403)
+            return
+        self.group = group
+        await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None) -> None:
+        return None
+
+    async def live_fragment(self, message: dict) -> None:
+        await self.send(text_data=message["html"])

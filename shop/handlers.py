@@ -1,0 +1,67 @@
+"""Reactions to order events on the shopper's side: emails and the live order page.
+
+Idempotent: the email tasks send once per order (their own guard), and the live handler
+publishes the order's current state, so a redelivery only repeats the same fragment.
+"""
+
+from backoffice import tasks as backoffice_tasks
+from project import live
+from project.events import Event
+from shop.models import Order, OrderLine, OrderStatus, PaymentStatus
+from shop.services import payments as payment_services
+from shop.tasks import emails as email_tasks
+
+ORDER_PAGE = "shop/orders/detail.html"
+# The fragments of the order page that follow the order's events.
+ORDER_LIVE_PARTIALS = [f"{ORDER_PAGE}#order-status", f"{ORDER_PAGE}#payment-status"]
+
+
+def order_status_context(order: Order, *, live_seq: int) -> dict:
+    """What the order page's live partials need (the same names as the page's view)."""
+    payments = list(order.payments.all())
+    latest = payments[0] if payments else None
+    in_flight = latest is not None and latest.status in payment_services.IN_FLIGHT
+    return {
+        "order": order,
+        "latest_payment": latest,
+        "payment_in_flight": in_flight,
+        "payment_declined": (
+            latest is not None
+            and latest.status == PaymentStatus.FAILED
+            and order.status == OrderStatus.CANCELLED
+        ),
+        "shipments": list(order.shipments.select_related("vendor")),
+        "live_seq": live_seq,
+    }
+
+
+def publish_order_status(event: Event) -> None:
+    """Push the order page's status and payment fragments to the order's shopper."""
+    order = Order.objects.prefetch_related("payments").filter(pk=event.order_id).first()
+    if order is None:
+        return
+    context = order_status_context(order, live_seq=event.meta.sequence)
+    html = live.render_fragments(ORDER_LIVE_PARTIALS, context)
+    live.publish(live.order_group(order.pk), html)
+
+
+def send_order_emails(event: Event) -> None:
+    """PaymentCaptured: the shopper's confirmation and each vendor's new-order notice."""
+    email_tasks.send_order_confirmation.enqueue(event.order_id)
+    vendor_ids = sorted(
+        set(OrderLine.objects.filter(order_id=event.order_id).values_list("vendor_id", flat=True))
+    )
+    for vendor_id in vendor_ids:
+        email_tasks.send_vendor_new_order.enqueue(event.order_id, vendor_id)
+
+
+def send_payment_failed_email(event: Event) -> None:
+    """PaymentFailed: tell the shopper (the task words it for a decline or a processing error)."""
+    email_tasks.send_payment_failed.enqueue(event.order_id)
+
+
+def send_shipment_email(event: Event) -> None:
+    """OrderShipped: the carrier and tracking number, to the shopper."""
+    backoffice_tasks.send_shipment_email.enqueue(
+        shipment_id=event.shipment_id, base_url=event.base_url
+    )

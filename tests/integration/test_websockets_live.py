@@ -1,0 +1,161 @@
+"""Live pages over Channels (channels-redis): who may subscribe, and what arrives."""
+
+import asyncio
+import logging
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+
+from project.asgi import application
+from project.events import dispatcher as event_dispatcher
+from project.events.models import OutboxEvent
+from tests import factories
+from tests.fixtures import live_orders
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = "http://testserver"
+
+
+def communicator(path: str, user=None, origin: str | None = ORIGIN) -> WebsocketCommunicator:
+    headers = [(b"origin", origin.encode())] if origin else []
+    if user is not None:
+        client = Client()
+        client.force_login(user)
+        cookie = (
+            f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+        )
+        headers.append((b"cookie", cookie.encode()))
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+def dispatch_all() -> int:
+    return event_dispatcher.Dispatcher().run_until_idle()
+
+
+def run(scenario):
+    """Run an async scenario on its own loop, in a thread of its own: the browser tests'
+    Playwright keeps an event loop in the main thread for the rest of the session."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, scenario()).result()
+
+
+def refused(comm: WebsocketCommunicator) -> bool:
+    async def scenario() -> bool:
+        connected, _ = await comm.connect()
+        if connected:
+            await comm.disconnect()
+        return not connected
+
+    return run(scenario)
+
+
+def seq(html: str, element_id: str) -> int:
+    match = re.search(rf'id="{element_id}"[^>]*data-seq="(\d+)"', html)
+    return int(match.group(1))
+
+
+@pytest.fixture
+def vendor(vendor_member):
+    return vendor_member.vendor_memberships.get().vendor
+
+
+def test_shopper_receives_their_order_flipping_to_paid(shopper, vendor):
+    order = live_orders.order_awaiting_payment(customer=shopper, vendor=vendor)
+    dispatch_all()  # OrderPlaced: before the page is open, nothing to receive
+    comm = communicator(f"/ws/orders/{order.pk}/", shopper)
+
+    async def scenario() -> str:
+        connected, _ = await comm.connect()
+        assert connected
+        await sync_to_async(live_orders.capture)(order)
+        await sync_to_async(dispatch_all)()
+        message = await comm.receive_from(timeout=5)
+        await comm.receive_nothing(timeout=0.2)
+        await comm.disconnect()
+        return message
+
+    message = run(scenario)
+
+    # The page's own partials: the status pill and the payment panel, swapped by id.
+    assert '<div id="order-status"' in message
+    assert '<span class="pill pill-paid">Paid</span>' in message
+    assert f"Thank you, your order {order.number} is confirmed." in message
+    assert seq(message, "order-status") == 2  # OrderPlaced was 1
+    assert seq(message, "payment-status") == 2
+
+
+def test_vendor_members_receive_the_paid_order_row_counter_and_notice(
+    shopper, vendor, vendor_member
+):
+    other_member = factories.VendorMembershipFactory().user
+    order = live_orders.order_awaiting_payment(customer=shopper, vendor=vendor)
+    mine = communicator("/ws/vendor/", vendor_member)
+    theirs = communicator("/ws/vendor/", other_member)
+
+    async def scenario() -> list[str]:
+        assert (await mine.connect())[0]
+        assert (await theirs.connect())[0]
+        await sync_to_async(dispatch_all)()  # OrderPlaced
+        placed = await mine.receive_from(timeout=5)
+        await sync_to_async(live_orders.capture)(order)
+        await sync_to_async(dispatch_all)()  # PaymentCaptured
+        paid = await mine.receive_from(timeout=5)
+        assert await theirs.receive_nothing(timeout=0.3)
+        await mine.disconnect()
+        await theirs.disconnect()
+        return [placed, paid]
+
+    placed, paid = run(scenario)
+
+    # Awaiting payment: not in the vendor's list yet, but announced.
+    assert "order-row-" not in placed
+    assert f"New order {order.number}, awaiting payment." in placed
+    assert 'id="orders-badge"' in placed
+    # Paid: the row arrives (to be put at the top of the list), the counter says 1.
+    assert f'<tr id="order-row-{order.pk}" data-seq="2" data-live-prepend="order-rows">' in paid
+    assert "To ship" in paid
+    assert re.search(r'id="orders-badge"[^>]*>1<span class="visually-hidden"> to ship', paid)
+    assert f"Order {order.number} is paid and ready to ship." in paid
+    assert OutboxEvent.objects.filter(delivered_at__isnull=True).count() == 0
+
+
+def test_other_shoppers_and_anonymous_cannot_watch_an_order(shopper, vendor, caplog):
+    order = live_orders.order_awaiting_payment(customer=shopper, vendor=vendor)
+    stranger = factories.UserFactory()
+    caplog.set_level(logging.WARNING, logger="project.live")
+
+    assert refused(communicator(f"/ws/orders/{order.pk}/", stranger))
+    assert refused(communicator(f"/ws/orders/{order.pk}/"))
+    assert refused(communicator("/ws/orders/999999/", shopper))
+
+    refusals = [r.getMessage() for r in caplog.records if r.name == "project.live"]
+    assert refusals == [
+        f"Refused websocket subscription to /ws/orders/{order.pk}/ by user {stranger.pk}",
+        f"Refused websocket subscription to /ws/orders/{order.pk}/ by anonymous",
+        f"Refused websocket subscription to /ws/orders/999999/ by user {shopper.pk}",
+    ]
+
+
+def test_only_vendor_members_can_watch_the_backoffice(shopper, vendor_member):
+    assert refused(communicator("/ws/vendor/", shopper))
+    assert refused(communicator("/ws/vendor/"))
+    assert not refused(communicator("/ws/vendor/", vendor_member))
+
+
+def test_pending_vendor_members_are_refused(vendor_member):
+    vendor_member.vendor_memberships.update(vendor=factories.VendorFactory(status="pending"))
+    assert refused(communicator("/ws/vendor/", vendor_member))
+
+
+def test_sockets_from_foreign_or_missing_origins_are_refused(shopper, vendor):
+    order = live_orders.order_awaiting_payment(customer=shopper, vendor=vendor)
+
+    assert refused(communicator(f"/ws/orders/{order.pk}/", shopper, origin="https://evil.example"))
+    assert refused(communicator(f"/ws/orders/{order.pk}/", shopper, origin=None))
+    assert not refused(communicator(f"/ws/orders/{order.pk}/", shopper))
