@@ -6,245 +6,439 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('shop', '0001_initial'),
+        ("shop", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Refund',
+            name="Refund",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('currency', models.CharField(default='EUR', max_length=3)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('processing', 'Processing'), ('succeeded', 'Refunded'), ('failed', 'Failed')], db_index=True, default='pending', max_length=12)),
-                ('reason', models.CharField(blank=True, max_length=200)),
-                ('idempotency_key', models.CharField(max_length=80, unique=True)),
-                ('gateway_reference', models.CharField(blank=True, max_length=120)),
-                ('failure_message', models.CharField(blank=True, max_length=200)),
-                ('processing_started_at', models.DateTimeField(blank=True, null=True)),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=12)),
+                ("currency", models.CharField(default="EUR", max_length=3)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("processing", "Processing"),
+                            ("succeeded", "Refunded"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=12,
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, max_length=200)),
+                ("idempotency_key", models.CharField(max_length=80, unique=True)),
+                ("gateway_reference", models.CharField(blank=True, max_length=120)),
+                ("failure_message", models.CharField(blank=True, max_length=200)),
+                ("processing_started_at", models.DateTimeField(blank=True, null=True)),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ReportJob',
+            name="ReportJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('vendor_sales_by_day', 'Sales by day'), ('vendor_sales_by_product', 'Sales by product'), ('marketplace_sales', 'Marketplace sales')], max_length=32)),
-                ('date_from', models.DateField()),
-                ('date_to', models.DateField()),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Ready'), ('failed', 'Failed')], db_index=True, default='queued', max_length=8)),
-                ('progress', models.PositiveSmallIntegerField(default=0, help_text='Percent done')),
-                ('rows_written', models.PositiveIntegerField(default=0)),
-                ('file', models.FileField(blank=True, upload_to='reports/%Y/%m/')),
-                ('error', models.CharField(blank=True, max_length=300)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("vendor_sales_by_day", "Sales by day"),
+                            ("vendor_sales_by_product", "Sales by product"),
+                            ("marketplace_sales", "Marketplace sales"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("date_from", models.DateField()),
+                ("date_to", models.DateField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("done", "Ready"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=8,
+                    ),
+                ),
+                ("progress", models.PositiveSmallIntegerField(default=0, help_text="Percent done")),
+                ("rows_written", models.PositiveIntegerField(default=0)),
+                ("file", models.FileField(blank=True, upload_to="reports/%Y/%m/")),
+                ("error", models.CharField(blank=True, max_length=300)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Shipment',
+            name="Shipment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('carrier', models.CharField(max_length=60)),
-                ('tracking_number', models.CharField(max_length=80)),
-                ('shipped_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("carrier", models.CharField(max_length=60)),
+                ("tracking_number", models.CharField(max_length=80)),
+                ("shipped_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['shipped_at', 'id'],
+                "ordering": ["shipped_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='StockAdjustment',
+            name="StockAdjustment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('change', models.IntegerField(help_text='Positive adds stock, negative removes it')),
-                ('stock_after', models.PositiveIntegerField()),
-                ('reason', models.CharField(choices=[('received', 'Received'), ('damaged', 'Damaged'), ('correction', 'Correction'), ('sale', 'Sale'), ('return', 'Returned to stock')], max_length=12)),
-                ('note', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "change",
+                    models.IntegerField(help_text="Positive adds stock, negative removes it"),
+                ),
+                ("stock_after", models.PositiveIntegerField()),
+                (
+                    "reason",
+                    models.CharField(
+                        choices=[
+                            ("received", "Received"),
+                            ("damaged", "Damaged"),
+                            ("correction", "Correction"),
+                            ("sale", "Sale"),
+                            ("return", "Returned to stock"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("note", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='VendorInvitation',
+            name="VendorInvitation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.EmailField(max_length=254)),
-                ('role', models.CharField(choices=[('owner', 'Owner'), ('staff', 'Staff')], default='staff', max_length=8)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('accepted_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("email", models.EmailField(max_length=254)),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("owner", "Owner"), ("staff", "Staff")],
+                        default="staff",
+                        max_length=8,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("accepted_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='orderline',
-            name='cancel_reason',
+            model_name="orderline",
+            name="cancel_reason",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AddField(
-            model_name='orderline',
-            name='cancelled_at',
+            model_name="orderline",
+            name="cancelled_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='orderline',
-            name='status',
-            field=models.CharField(choices=[('pending', 'To ship'), ('shipped', 'Shipped'), ('cancelled', 'Cancelled')], db_index=True, default='pending', max_length=12),
+            model_name="orderline",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("pending", "To ship"),
+                    ("shipped", "Shipped"),
+                    ("cancelled", "Cancelled"),
+                ],
+                db_index=True,
+                default="pending",
+                max_length=12,
+            ),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='processing_started_at',
+            model_name="payment",
+            name="processing_started_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='refunded_amount',
+            model_name="payment",
+            name="refunded_amount",
             field=models.DecimalField(decimal_places=2, default=0, max_digits=12),
         ),
         migrations.AddField(
-            model_name='vendor',
-            name='applied_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='vendor_applications', to=settings.AUTH_USER_MODEL),
+            model_name="vendor",
+            name="applied_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="vendor_applications",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='vendor',
-            name='contact_phone',
+            model_name="vendor",
+            name="contact_phone",
             field=models.CharField(blank=True, max_length=32),
         ),
         migrations.AddField(
-            model_name='vendor',
-            name='payout_details',
-            field=models.CharField(blank=True, help_text='Where payouts go, e.g. account holder and IBAN', max_length=200),
+            model_name="vendor",
+            name="payout_details",
+            field=models.CharField(
+                blank=True,
+                help_text="Where payouts go, e.g. account holder and IBAN",
+                max_length=200,
+            ),
         ),
         migrations.AddField(
-            model_name='vendor',
-            name='review_note',
-            field=models.CharField(blank=True, help_text='Told to the applicant with the decision', max_length=300),
+            model_name="vendor",
+            name="review_note",
+            field=models.CharField(
+                blank=True, help_text="Told to the applicant with the decision", max_length=300
+            ),
         ),
         migrations.AddField(
-            model_name='vendor',
-            name='reviewed_at',
+            model_name="vendor",
+            name="reviewed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddConstraint(
-            model_name='payment',
-            constraint=models.CheckConstraint(condition=models.Q(('refunded_amount__gte', 0), ('refunded_amount__lte', models.F('amount'))), name='payment_refund_within_amount'),
+            model_name="payment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("refunded_amount__gte", 0), ("refunded_amount__lte", models.F("amount"))
+                ),
+                name="payment_refund_within_amount",
+            ),
         ),
         migrations.AddField(
-            model_name='refund',
-            name='lines',
-            field=models.ManyToManyField(blank=True, related_name='refunds', to='shop.orderline'),
+            model_name="refund",
+            name="lines",
+            field=models.ManyToManyField(blank=True, related_name="refunds", to="shop.orderline"),
         ),
         migrations.AddField(
-            model_name='refund',
-            name='order',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='refunds', to='shop.order'),
+            model_name="refund",
+            name="order",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="refunds", to="shop.order"
+            ),
         ),
         migrations.AddField(
-            model_name='refund',
-            name='payment',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='refunds', to='shop.payment'),
+            model_name="refund",
+            name="payment",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="refunds",
+                to="shop.payment",
+            ),
         ),
         migrations.AddField(
-            model_name='refund',
-            name='requested_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="refund",
+            name="requested_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='refund',
-            name='vendor',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='refunds', to='shop.vendor'),
+            model_name="refund",
+            name="vendor",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="refunds",
+                to="shop.vendor",
+            ),
         ),
         migrations.AddField(
-            model_name='reportjob',
-            name='requested_by',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="reportjob",
+            name="requested_by",
+            field=models.ForeignKey(
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='reportjob',
-            name='vendor',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='reports', to='shop.vendor'),
+            model_name="reportjob",
+            name="vendor",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="reports",
+                to="shop.vendor",
+            ),
         ),
         migrations.AddField(
-            model_name='shipment',
-            name='order',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='shipments', to='shop.order'),
+            model_name="shipment",
+            name="order",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="shipments",
+                to="shop.order",
+            ),
         ),
         migrations.AddField(
-            model_name='shipment',
-            name='shipped_by',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="shipment",
+            name="shipped_by",
+            field=models.ForeignKey(
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='shipment',
-            name='vendor',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='shipments', to='shop.vendor'),
+            model_name="shipment",
+            name="vendor",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="shipments",
+                to="shop.vendor",
+            ),
         ),
         migrations.AddField(
-            model_name='orderline',
-            name='shipment',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='lines', to='shop.shipment'),
+            model_name="orderline",
+            name="shipment",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="lines",
+                to="shop.shipment",
+            ),
         ),
         migrations.AddField(
-            model_name='stockadjustment',
-            name='created_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="stockadjustment",
+            name="created_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='stockadjustment',
-            name='product',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stock_adjustments', to='shop.product'),
+            model_name="stockadjustment",
+            name="product",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="stock_adjustments",
+                to="shop.product",
+            ),
         ),
         migrations.AddField(
-            model_name='stockadjustment',
-            name='vendor',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='stock_adjustments', to='shop.vendor'),
+            model_name="stockadjustment",
+            name="vendor",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="stock_adjustments",
+                to="shop.vendor",
+            ),
         ),
         migrations.AddField(
-            model_name='vendorinvitation',
-            name='accepted_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="vendorinvitation",
+            name="accepted_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='vendorinvitation',
-            name='invited_by',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="vendorinvitation",
+            name="invited_by",
+            field=models.ForeignKey(
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='vendorinvitation',
-            name='vendor',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='invitations', to='shop.vendor'),
+            model_name="vendorinvitation",
+            name="vendor",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="invitations",
+                to="shop.vendor",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='refund',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='refund_amount_gt_0'),
+            model_name="refund",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0)), name="refund_amount_gt_0"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reportjob',
-            constraint=models.CheckConstraint(condition=models.Q(('date_from__lte', models.F('date_to'))), name='report_period_ordered'),
+            model_name="reportjob",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("date_from__lte", models.F("date_to"))),
+                name="report_period_ordered",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reportjob',
-            constraint=models.CheckConstraint(condition=models.Q(('progress__lte', 100)), name='report_progress_lte_100'),
+            model_name="reportjob",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("progress__lte", 100)), name="report_progress_lte_100"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stockadjustment',
-            constraint=models.CheckConstraint(condition=models.Q(('change', 0), _negated=True), name='stock_adjustment_nonzero'),
+            model_name="stockadjustment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("change", 0), _negated=True), name="stock_adjustment_nonzero"
+            ),
         ),
     ]
