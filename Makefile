@@ -6,11 +6,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run serve worker migrate seed test test-fast lint format bench clean dispatcher
+.PHONY: help install run migrate seed dispatcher test lint format bench clean
 
 help:
 	@echo "make run    - install, migrate, load demo data and serve the shop at http://$(HOST):$(PORT)/"
 	@echo "make test   - the whole suite on PostgreSQL and Redis (unit, integration, browser)"
+	@echo "make bench  - task throughput, payment latency, websocket latency and fan-out"
 	@echo "make lint   - ruff format check and lint"
 	@echo "make clean  - remove the virtualenv and the embedded database"
 
@@ -36,9 +37,11 @@ dispatcher: migrate
 test: install
 	@scripts/with-test-services.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
 
-# Speed targets live here, never in tests: tasks/s per queue, payment latency p50/p99.
+# Speed targets live here, never in tests: tasks/s per queue, payment latency p50/p99,
+# commit-to-websocket latency p50/p99 and fan-out to 1,000 websocket clients.
 bench: install
 	@scripts/with-test-services.sh $(PY) bench/tasks_bench.py $(BENCH_ARGS)
+	@scripts/with-test-services.sh $(PY) bench/events_bench.py
 
 lint: install
 	$(VENV)/bin/ruff format --check .
