@@ -35,3 +35,8 @@ def sweep_stuck_payments() -> dict[str, list[int]]:
         "payments": payment_services.sweep_stuck_payments(),
         "refunds": refund_services.sweep_stuck_refunds(),
     }
+
+
+def enqueue_payment_sweep() -> None:
+    """Called every minute by Django-Q2's scheduler (see the background app's schedules)."""
+    sweep_stuck_payments.enqueue()

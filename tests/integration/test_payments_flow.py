@@ -10,6 +10,8 @@ from django.db import connection
 from django.tasks import TaskResultStatus
 from django.tasks.signals import task_enqueued
 from django.utils import timezone
+from django.utils.module_loading import import_string
+from django_q.models import Schedule
 
 from shop.gateways import GatewayError, simulated
 from shop.models import CartItem, Order, OrderStatus, Payment, PaymentStatus, Product
@@ -446,3 +448,26 @@ def test_concurrent_runs_for_one_payment_call_the_gateway_once(settings, monkeyp
     assert Payment.objects.get(pk=payment.pk).status == PaymentStatus.CAPTURED
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PAID
     assert len(charges(payment)) == 1
+
+
+def test_the_worker_schedule_sweeps_stuck_payments_every_minute(
+    order, django_capture_on_commit_callbacks
+):
+    schedule = Schedule.objects.get(name="sweep-stuck-payments")
+    assert (schedule.schedule_type, schedule.minutes, schedule.repeats, schedule.cluster) == (
+        Schedule.MINUTES,
+        1,
+        -1,
+        "critical",
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        payment = payment_services.start_payment(order=order, card_token=card())
+    _stuck(payment, seconds_ago=600)
+
+    # What the critical cluster's scheduler runs every minute:
+    with django_capture_on_commit_callbacks(execute=True):
+        import_string(schedule.func)()
+
+    assert Payment.objects.get(pk=payment.pk).status == PaymentStatus.CAPTURED
+    assert len(charges(payment)) == 1
+    assert Schedule.objects.filter(name="check-queue-depths", cluster="critical").exists()
