@@ -1,11 +1,13 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.http import Http404, HttpResponseNotAllowed
-from django.shortcuts import redirect
+from django.http import FileResponse, Http404, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from backoffice.services import onboarding as onboarding_services
 from project.errors import DomainError
@@ -19,6 +21,7 @@ from shop.models import (
     Product,
     Refund,
     ReportJob,
+    ReportStatus,
     Shipment,
     StockAdjustment,
     Vendor,
@@ -26,6 +29,7 @@ from shop.models import (
     VendorMembership,
 )
 from shop.services import refunds as refund_services
+from shop.services import reports as report_services
 
 
 class VendorMembershipInline(admin.TabularInline):
@@ -390,10 +394,99 @@ class ShipmentAdmin(admin.ModelAdmin):
     raw_id_fields = ("order", "vendor", "shipped_by")
 
 
+class ReportJobAdminForm(forms.ModelForm):
+    class Meta:
+        model = ReportJob
+        fields = ("kind", "vendor", "date_from", "date_to")
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors:
+            try:
+                report_services.validate_report_request(
+                    kind=cleaned["kind"],
+                    vendor=cleaned.get("vendor"),
+                    date_from=cleaned["date_from"],
+                    date_to=cleaned["date_to"],
+                )
+            except report_services.InvalidReport as error:
+                raise forms.ValidationError(error.message) from error
+        return cleaned
+
+
 @admin.register(ReportJob)
 class ReportJobAdmin(admin.ModelAdmin):
-    list_display = ("kind", "vendor", "date_from", "date_to", "status", "progress", "created_at")
+    """Staff request reports here (e.g. marketplace sales); a task builds them in the background."""
+
+    form = ReportJobAdminForm
+    list_display = (
+        "kind",
+        "vendor",
+        "date_from",
+        "date_to",
+        "status",
+        "progress",
+        "rows_written",
+        "created_at",
+        "download",
+    )
     list_filter = ("kind", "status")
     search_fields = ("vendor__name",)
     list_select_related = ("vendor",)
-    raw_id_fields = ("vendor", "requested_by")
+    raw_id_fields = ("vendor",)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("kind", "vendor", "date_from", "date_to")
+        return (
+            "kind",
+            "vendor",
+            "date_from",
+            "date_to",
+            "status",
+            "progress",
+            "rows_written",
+            "error",
+            "requested_by",
+            "created_at",
+            "finished_at",
+            "download",
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj) if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        report = report_services.request_report(
+            kind=obj.kind,
+            vendor=obj.vendor,
+            date_from=obj.date_from,
+            date_to=obj.date_to,
+            acting_user=request.user,
+        )
+        obj.pk = report.pk
+        obj.refresh_from_db()
+
+    @admin.display(description="file")
+    def download(self, obj: ReportJob) -> str:
+        if obj.status != ReportStatus.DONE or not obj.file:
+            return "—"
+        url = reverse("admin:shop_reportjob_download", args=[obj.pk])
+        return format_html('<a href="{}">Download CSV</a>', url)
+
+    def get_urls(self):
+        download = self.admin_site.admin_view(self.download_view)
+        return [
+            path("<int:pk>/download/", download, name="shop_reportjob_download"),
+            *super().get_urls(),
+        ]
+
+    def download_view(self, request, pk: int):
+        report = get_object_or_404(ReportJob, pk=pk, status=ReportStatus.DONE)
+        if not self.has_view_permission(request, report) or not report.file:
+            raise Http404
+        return FileResponse(
+            report.file.open("rb"), as_attachment=True, filename=report.file.name.rsplit("/")[-1]
+        )

@@ -97,6 +97,20 @@ def sales_by_day(
     )
 
 
+def validate_report_request(
+    *, kind: str, vendor: Vendor | None, date_from: datetime.date, date_to: datetime.date
+) -> None:
+    """Raise InvalidReport when the request cannot make a report."""
+    if kind in VENDOR_KINDS and vendor is None:
+        raise InvalidReport("A vendor report needs its vendor.")
+    if kind == ReportKind.MARKETPLACE_SALES and vendor is not None:
+        raise InvalidReport("The marketplace report covers every vendor; give no vendor.")
+    if kind not in HEADERS:
+        raise InvalidReport("Unknown report.")
+    if date_from > date_to:
+        raise InvalidReport("The last day cannot be before the first day.")
+
+
 def request_report(
     *,
     kind: str,
@@ -109,14 +123,7 @@ def request_report(
 
     Vendor reports need their vendor; the marketplace report (staff) has none.
     """
-    if kind in VENDOR_KINDS and vendor is None:
-        raise InvalidReport("A vendor report needs its vendor.")
-    if kind == ReportKind.MARKETPLACE_SALES and vendor is not None:
-        raise InvalidReport("The marketplace report covers every vendor; give no vendor.")
-    if kind not in HEADERS:
-        raise InvalidReport("Unknown report.")
-    if date_from > date_to:
-        raise InvalidReport("The last day cannot be before the first day.")
+    validate_report_request(kind=kind, vendor=vendor, date_from=date_from, date_to=date_to)
     with transaction.atomic():
         report = ReportJob.objects.create(
             kind=kind,

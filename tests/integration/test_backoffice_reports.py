@@ -398,3 +398,65 @@ def test_another_vendors_report_is_404_to_view_and_download(
             member_client.get(reverse("backoffice:report_download", args=[report.pk])).status_code
             == 404
         )
+
+
+def test_staff_request_the_marketplace_report_in_the_admin_and_download_it(
+    client, vendor, staff, sales, django_capture_on_commit_callbacks
+):
+    client.force_login(staff)
+    today = timezone.localdate()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/admin/shop/reportjob/add/",
+            {
+                "kind": ReportKind.MARKETPLACE_SALES,
+                "date_from": (today - datetime.timedelta(days=6)).isoformat(),
+                "date_to": today.isoformat(),
+            },
+        )
+
+    assert response.status_code == 302
+    report = ReportJob.objects.get()
+    assert (report.status, report.requested_by, report.vendor) == ("done", staff, None)
+    listing = client.get("/admin/shop/reportjob/").content.decode()
+    assert "Download CSV" in listing
+    download = client.get(f"/admin/shop/reportjob/{report.pk}/download/")
+    assert download.status_code == 200
+    assert download["Content-Disposition"].startswith("attachment;")
+    body = b"".join(download.streaming_content).decode()
+    assert body.splitlines()[0] == "date,vendor,orders,units,revenue"
+
+
+def test_admin_refuses_a_marketplace_report_for_one_vendor(client, vendor, staff):
+    client.force_login(staff)
+    today = timezone.localdate().isoformat()
+
+    response = client.post(
+        "/admin/shop/reportjob/add/",
+        {
+            "kind": ReportKind.MARKETPLACE_SALES,
+            "vendor": vendor.pk,
+            "date_from": today,
+            "date_to": today,
+        },
+    )
+
+    assert response.status_code == 200
+    assert (
+        "The marketplace report covers every vendor; give no vendor." in response.content.decode()
+    )
+    assert not ReportJob.objects.exists()
+
+
+def test_report_download_in_the_admin_is_for_staff_only(client, shopper, vendor, staff):
+    report = ReportJob.objects.create(
+        kind=ReportKind.MARKETPLACE_SALES,
+        date_from=timezone.localdate(),
+        date_to=timezone.localdate(),
+        status="done",
+    )
+    client.force_login(shopper)
+    response = client.get(f"/admin/shop/reportjob/{report.pk}/download/")
+    assert response.status_code == 302
+    assert response.url.startswith("/admin/login/")
