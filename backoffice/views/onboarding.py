@@ -14,7 +14,7 @@ from project.errors import DomainError
 from shop.models import VendorStatus
 
 
-@verified_email_required
+@verified_email_required(message="Please verify your email address before applying to sell.")
 @require_http_methods(["GET", "POST"])
 def apply(request: HttpRequest) -> HttpResponse:
     current = onboarding_services.live_vendor_of(user=request.user)

@@ -205,9 +205,9 @@ def test_anonymous_visitors_are_sent_to_log_in(client, db):
 def test_unverified_users_are_asked_to_verify_first(client, db):
     user = factories.UserFactory(email_verified_at=None)
     client.force_login(user)
-    response = client.get(reverse("backoffice:apply"))
-    assert response.status_code == 302
-    assert response.url == reverse("accounts:verify_resend")
+    response = client.get(reverse("backoffice:apply"), follow=True)
+    assert response.redirect_chain == [(reverse("accounts:verify_resend"), 302)]
+    assert "Please verify your email address before applying to sell." in response.content.decode()
 
 
 def test_applying_through_the_form(client, shopper, django_capture_on_commit_callbacks):
