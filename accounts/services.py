@@ -7,8 +7,10 @@ from django.core import signing
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts import events as account_events
 from accounts import tasks, tokens
 from accounts.models import Address, User
+from project import events
 from project.errors import DomainError
 
 
@@ -37,7 +39,8 @@ def normalise_email(email: str) -> str:
 def register_user(
     *, email: str, password: str, full_name: str, base_url: str | None = None
 ) -> User:
-    """Create an unverified shopper with an argon2 password and email a verification link.
+    """Create an unverified shopper with an argon2 password; records UserRegistered (its
+    handler emails the verification link).
 
     On a duplicate address nothing is created: the owner is emailed instead and
     EmailAlreadyRegistered is raised. The unique index decides, so concurrent
@@ -50,8 +53,8 @@ def register_user(
     try:
         with transaction.atomic():
             user.save()
-            transaction.on_commit(
-                partial(tasks.send_verification_email.enqueue, user_id=user.pk, base_url=base_url)
+            events.record(
+                account_events.UserRegistered(user_id=user.pk, base_url=base_url), aggregate=user
             )
     except IntegrityError:
         existing = User.objects.filter(email__iexact=email).first()

@@ -29,8 +29,14 @@ def _valid_for(seconds: int) -> str:
 
 
 @task(queue_name="emails", priority=EMAIL_PRIORITY, takes_context=True)
-def send_verification_email(context, user_id: int, base_url: str | None = None) -> bool:
-    """Email a fresh verification link; does nothing if the user is gone or already verified."""
+def send_verification_email(
+    context, user_id: int, base_url: str | None = None, idempotency_key: str | None = None
+) -> bool:
+    """Email a fresh verification link; does nothing if the user is gone or already verified.
+
+    An event handler passes a key of its own (one email per event, however often the event
+    is delivered); otherwise one email per enqueued task.
+    """
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None or user.is_verified:
         return False
@@ -38,7 +44,7 @@ def send_verification_email(context, user_id: int, base_url: str | None = None) 
     emails.send_templated_email(
         to=user.email,
         template="verify_email",
-        idempotency_key=_email_key(context, "verify_email"),
+        idempotency_key=idempotency_key or _email_key(context, "verify_email"),
         subject="Verify your email address",
         context={
             "name": user.full_name,

@@ -1,6 +1,8 @@
-"""Reactions to order events on the vendors' side: the live backoffice. Idempotent: each
-publishes the current row, count and a short notice."""
+"""Reactions to events on the vendors' side: the live backoffice and the vendor's emails.
+Idempotent: the live handler publishes the current row, count and a short notice; each email
+is sent once per event."""
 
+from backoffice import tasks
 from backoffice.selectors import live as live_selectors
 from backoffice.selectors import orders as order_selectors
 from project import live
@@ -48,3 +50,12 @@ def publish_vendor_order(event: Event) -> None:
                 live.render_fragments([NOTICE], {"text": text.format(number=order.number)})
             )
         live.publish(live.vendor_group(vendor.pk), "\n".join(parts))
+
+
+def send_vendor_approved_email(event: Event) -> None:
+    """VendorApproved: tell the applicant and owners their shop is open (once per event)."""
+    tasks.send_vendor_status_email.enqueue(
+        vendor_id=event.vendor_id,
+        outcome="approved",
+        idempotency_key=f"event:{event.meta.id}:vendor_approved",
+    )

@@ -1,5 +1,7 @@
 """Backoffice emails. Tasks take ids and scalars, re-read the database and skip stale work."""
 
+import hashlib
+
 from django.tasks import task
 from django.urls import reverse
 
@@ -43,9 +45,22 @@ def _vendor_recipients(vendor: Vendor) -> list[str]:
     return addresses
 
 
+def _recipient_key(key: str | None, address: str) -> str | None:
+    """One send-once key per recipient (hashed: keys are short, addresses may be long)."""
+    if key is None:
+        return None
+    return f"{key}:{hashlib.sha256(address.encode()).hexdigest()[:16]}"
+
+
 @task(queue_name="emails", priority=EMAIL_PRIORITY)
-def send_vendor_status_email(vendor_id: int, outcome: str, base_url: str | None = None) -> int:
-    """Tell the applicant and owners what became of the shop; skipped if the status moved on."""
+def send_vendor_status_email(
+    vendor_id: int, outcome: str, base_url: str | None = None, idempotency_key: str | None = None
+) -> int:
+    """Tell the applicant and owners what became of the shop; skipped if the status moved on.
+
+    With an `idempotency_key` (an event handler passes one per event) each recipient is
+    emailed at most once per key.
+    """
     if outcome not in VENDOR_OUTCOMES:
         return 0
     expected_status, subject = VENDOR_OUTCOMES[outcome]
@@ -65,6 +80,7 @@ def send_vendor_status_email(vendor_id: int, outcome: str, base_url: str | None 
             template=f"vendor_{outcome}",
             subject=subject.format(name=vendor.name),
             context=context,
+            idempotency_key=_recipient_key(idempotency_key, address),
         )
     return sent
 
@@ -97,8 +113,14 @@ def send_vendor_invitation_email(invitation_id: int, base_url: str | None = None
 
 
 @task(queue_name="emails", priority=EMAIL_PRIORITY)
-def send_shipment_email(shipment_id: int, base_url: str | None = None) -> bool:
-    """Tell the shopper which of their items left with which carrier and tracking number."""
+def send_shipment_email(
+    shipment_id: int, base_url: str | None = None, idempotency_key: str | None = None
+) -> bool:
+    """Tell the shopper which of their items left with which carrier and tracking number.
+
+    With an `idempotency_key` (an event handler passes one per event) it is sent at most once
+    per key.
+    """
     shipment = (
         Shipment.objects.select_related("order__customer", "vendor").filter(pk=shipment_id).first()
     )
@@ -106,6 +128,7 @@ def send_shipment_email(shipment_id: int, base_url: str | None = None) -> bool:
         return False
     order = shipment.order
     emails.send_templated_email(
+        idempotency_key=idempotency_key,
         to=order.customer.email,
         template="vendor_shipment",
         subject=f"Your order {order.number} is on its way",

@@ -6,18 +6,24 @@ listed here (live pages first: they are what someone is watching) and records ea
 finished, so a redelivery skips it; a failing handler does not stop the others (only it is
 retried).
 
-Until a service below records its event, its reactions still run the old way (on_commit
-in the service); when it starts recording, those on_commit calls go.
+Which service records which event, as the last step of its transaction (aggregate: the
+order for every order event):
+    shop.services.checkout.place_order              OrderPlaced
+    shop.services.payments (charge pays the order)  PaymentCaptured
+    shop.services.payments (declined: final;        PaymentFailed
+        gave up after transient errors: not final)
+    shop.services.fulfilment.ship_vendor_lines      OrderShipped
+    shop.services.orders.transition_order           OrderCancelled (a declined payment's
+        (to cancelled)                              cancel_order, or a vendor cancelling
+                                                    the last open line)
+    shop.services.refunds (refund succeeded)        RefundIssued
+    accounts.services.register_user                 UserRegistered (aggregate: the user)
+    backoffice.services.onboarding.approve_vendor   VendorApproved (aggregate: the vendor)
 
-Which service records which event (aggregate: the order for every order event):
-    shop.services.checkout.place_order          OrderPlaced
-    shop.services.payments (captured charge)    PaymentCaptured
-    shop.services.payments (failed charge)      PaymentFailed
-    shop.services.fulfilment.ship_vendor_lines  OrderShipped
-    shop.services.orders.cancel_order           OrderCancelled
-    shop.services.refunds (refund succeeded)    RefundIssued
-    accounts.services.register_user             UserRegistered (aggregate: the user)
-    backoffice.services.onboarding (approval)   VendorApproved (aggregate: the vendor)
+Reactions still run by the services themselves, on commit, not through this map: the
+payment and refund charges, the resent verification link, the registration-attempt notice,
+the vendor application receipt and the reject/suspend/reinstate emails, the line-cancelled
+email, invitations.
 """
 
 HANDLERS: dict[str, list[str]] = {
@@ -50,6 +56,8 @@ HANDLERS: dict[str, list[str]] = {
     "UserRegistered": [
         "accounts.handlers.send_verification_email",
     ],
-    "VendorApproved": [],
+    "VendorApproved": [
+        "backoffice.handlers.send_vendor_approved_email",
+    ],
     "EmailSent": [],
 }

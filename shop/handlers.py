@@ -1,6 +1,7 @@
 """Reactions to order events on the shopper's side: emails and the live order page.
 
-Idempotent: the email tasks send once per order (their own guard), and the live handler
+Idempotent: the order email tasks send once per order, payment or vendor (their own
+guard), the shipment email once per event (the key passed here), and the live handler
 publishes the order's current state, so a redelivery only repeats the same fragment.
 """
 
@@ -61,7 +62,9 @@ def send_payment_failed_email(event: Event) -> None:
 
 
 def send_shipment_email(event: Event) -> None:
-    """OrderShipped: the carrier and tracking number, to the shopper."""
+    """OrderShipped: the carrier and tracking number, to the shopper (once per event)."""
     backoffice_tasks.send_shipment_email.enqueue(
-        shipment_id=event.shipment_id, base_url=event.base_url
+        shipment_id=event.shipment_id,
+        base_url=event.base_url,
+        idempotency_key=f"event:{event.meta.id}:shipment",
     )

@@ -19,6 +19,9 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 TASKS = {
     "default": {**TASKS["default"], "BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}
 }
+# Events are delivered in the recording process right after its commit (like the immediate
+# tasks backend), so tests see a service's reactions; the bus's own tests switch it off.
+EVENTS_DISPATCH_ON_COMMIT = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"  # noqa: F405

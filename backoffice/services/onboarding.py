@@ -1,7 +1,8 @@
 """Becoming a vendor: the application and staff's decisions on it.
 
 Every decision moves the vendor through VENDOR_TRANSITIONS only and emails the outcome
-after the transaction commits.
+after the transaction commits; an approval records VendorApproved instead, whose handler
+sends that email.
 """
 
 import logging
@@ -13,7 +14,9 @@ from django.utils.crypto import get_random_string
 from django.utils.text import slugify
 
 from accounts.models import User
+from backoffice import events as backoffice_events
 from backoffice import tasks
+from project import events
 from project.errors import DomainError
 from shop.models import Vendor, VendorMembership, VendorStatus
 
@@ -132,7 +135,10 @@ def _create_with_unique_slug(vendor: Vendor) -> Vendor:
 
 
 def approve_vendor(*, vendor: Vendor, acting_user: User, note: str = "") -> Vendor:
-    """Pending → approved: the shop's products become visible and its backoffice opens."""
+    """Pending → approved: the shop's products become visible and its backoffice opens.
+
+    Records VendorApproved (aggregate: the vendor); its handler emails the applicant.
+    """
     return _decide(
         vendor=vendor,
         to=VendorStatus.APPROVED,
@@ -189,7 +195,8 @@ def _decide(
     require_note: bool = False,
     from_statuses: set[str] | None = None,
 ) -> Vendor:
-    """Lock the vendor row, check the move against VENDOR_TRANSITIONS, apply it, email it."""
+    """Lock the vendor row, check the move against VENDOR_TRANSITIONS, apply it, email it
+    (an approval: record VendorApproved, whose handler emails it)."""
     note = note.strip()
     if require_note and not note:
         raise NoteRequired(f"Say why {vendor.name} is {VendorStatus(to).label.lower()}.")
@@ -204,7 +211,15 @@ def _decide(
         locked.review_note = note[:300]
         locked.reviewed_at = timezone.now()
         locked.save(update_fields=["status", "review_note", "reviewed_at"])
-        _email_outcome(vendor=locked, outcome=outcome)
+        if outcome == "approved":
+            events.record(
+                backoffice_events.VendorApproved(
+                    vendor_id=locked.pk, approved_by_id=getattr(acting_user, "pk", None)
+                ),
+                aggregate=locked,
+            )
+        else:
+            _email_outcome(vendor=locked, outcome=outcome)
     logger.info("Vendor %s %s by user %s", locked.pk, outcome, getattr(acting_user, "pk", None))
     vendor.status, vendor.review_note, vendor.reviewed_at = (
         locked.status,

@@ -10,7 +10,16 @@ from accounts.models import Address, User
 from project import events
 from project.errors import DomainError
 from shop import events as shop_events
-from shop.models import Cart, CartItem, Order, OrderLine, Product, VendorStatus
+from shop.models import (
+    Cart,
+    CartItem,
+    Order,
+    OrderLine,
+    Product,
+    StockAdjustment,
+    StockReason,
+    VendorStatus,
+)
 from shop.services.cart import NotEnoughStock, ProductUnavailable
 
 __all__ = ["EmptyCart", "NotEnoughStock", "ProductUnavailable", "place_order"]
@@ -26,9 +35,9 @@ def place_order(*, customer: User, cart: Cart, address: Address) -> Order:
     """Create a pending-payment order from the cart and empty it, in one transaction.
 
     Locks the cart row, then the product rows in id order (so concurrent checkouts never
-    deadlock), checks visibility and stock, decrements stock, snapshots names, prices,
-    vendors and the address; records OrderPlaced. Raises EmptyCart, ProductUnavailable or
-    NotEnoughStock and then changes nothing.
+    deadlock), checks visibility and stock, decrements stock (a SALE stock adjustment per
+    line), snapshots names, prices, vendors and the address; records OrderPlaced. Raises
+    EmptyCart, ProductUnavailable or NotEnoughStock and then changes nothing.
     """
     with transaction.atomic():
         Cart.objects.select_for_update().filter(pk=cart.pk).first()
@@ -57,9 +66,21 @@ def place_order(*, customer: User, cart: Cart, address: Address) -> Order:
                 )
 
         lines = []
+        sales = []
         for item in items:
             product = products[item.product_id]
             Product.objects.filter(pk=product.pk).update(stock=F("stock") - item.quantity)
+            # The row is locked, so its stock as read minus what this order took is exact.
+            product.stock -= item.quantity
+            sales.append(
+                StockAdjustment(
+                    vendor=product.vendor,
+                    product=product,
+                    change=-item.quantity,
+                    stock_after=product.stock,
+                    reason=StockReason.SALE,
+                )
+            )
             lines.append(
                 OrderLine(
                     vendor=product.vendor,
@@ -85,6 +106,9 @@ def place_order(*, customer: User, cart: Cart, address: Address) -> Order:
         for line in lines:
             line.order = order
         OrderLine.objects.bulk_create(lines)
+        for sale in sales:
+            sale.note = f"Order {order.number}"
+        StockAdjustment.objects.bulk_create(sales)
         CartItem.objects.filter(cart=cart).delete()
         events.record(
             shop_events.OrderPlaced(

@@ -12,7 +12,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from backoffice import tasks
+from project import events
 from project.errors import DomainError
+from shop import events as shop_events
 from shop.models import (
     LineStatus,
     Order,
@@ -90,7 +92,8 @@ def ship_vendor_lines(
     """Hand this vendor's pending lines (or the chosen ones) to a carrier in one shipment.
 
     Locks the order, then the lines. The order becomes shipped when no line of any vendor
-    is left to ship. Emails the shopper the carrier and tracking number after commit.
+    is left to ship. Records OrderShipped (its handler emails the shopper the carrier and
+    tracking number).
     Raises OrderNotFulfillable, NothingToShip, LineNotFound or IllegalLineTransition and
     then changes nothing.
     """
@@ -130,8 +133,17 @@ def ship_vendor_lines(
             status=LineStatus.SHIPPED, shipment=shipment
         )
         _settle_order_status(order=locked)
-        transaction.on_commit(
-            partial(tasks.send_shipment_email.enqueue, shipment_id=shipment.pk, base_url=base_url)
+        events.record(
+            shop_events.OrderShipped(
+                order_id=locked.pk,
+                shipment_id=shipment.pk,
+                vendor_id=vendor.pk,
+                carrier=carrier,
+                tracking_number=tracking_number,
+                order_status=locked.status,
+                base_url=base_url,
+            ),
+            aggregate=locked,
         )
     order.status = locked.status
     return shipment

@@ -3,8 +3,10 @@
 from django.db import transaction
 from django.db.models import F
 
+from project import events
 from project.errors import DomainError
-from shop.models import Order, OrderStatus, Product
+from shop import events as shop_events
+from shop.models import Order, OrderLine, OrderStatus, Product, StockAdjustment, StockReason
 
 
 class IllegalTransition(DomainError):
@@ -15,6 +17,7 @@ def transition_order(*, order: Order, to: str, reason: str = "") -> Order:
     """Move an order to `to` if the state machine allows it; locks the order row.
 
     Raises IllegalTransition otherwise, never overwriting silently. Updates `order` in place.
+    Records OrderCancelled when the order becomes cancelled.
     """
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
@@ -29,13 +32,27 @@ def transition_order(*, order: Order, to: str, reason: str = "") -> Order:
             locked.cancel_reason = reason[:200]
             fields.append("cancel_reason")
         locked.save(update_fields=fields)
+        if to == OrderStatus.CANCELLED:
+            vendor_ids = OrderLine.objects.filter(order=locked).values_list("vendor_id", flat=True)
+            events.record(
+                shop_events.OrderCancelled(
+                    order_id=locked.pk,
+                    reason=locked.cancel_reason,
+                    vendor_ids=tuple(sorted(set(vendor_ids))),
+                ),
+                aggregate=locked,
+            )
     order.status = locked.status
     order.cancel_reason = locked.cancel_reason
     return order
 
 
 def cancel_order(*, order: Order, reason: str) -> Order:
-    """Cancel an order and return its stock to the products (locked in id order)."""
+    """Cancel an order and return its stock to the products (locked in id order).
+
+    Records OrderCancelled and one RETURN stock adjustment per product, for the vendors'
+    stock history.
+    """
     with transaction.atomic():
         transition_order(order=order, to=OrderStatus.CANCELLED, reason=reason)
         quantities: dict[int, int] = {}
@@ -43,12 +60,25 @@ def cancel_order(*, order: Order, reason: str) -> Order:
             "product_id", "quantity"
         ):
             quantities[product_id] = quantities.get(product_id, 0) + quantity
-        locked_ids = list(
+        locked = list(
             Product.objects.select_for_update()
             .filter(pk__in=quantities)
             .order_by("pk")
-            .values_list("pk", flat=True)
+            .values_list("pk", "vendor_id", "stock")
         )
-        for product_id in locked_ids:
+        adjustments = []
+        for product_id, vendor_id, stock in locked:
             Product.objects.filter(pk=product_id).update(stock=F("stock") + quantities[product_id])
+            adjustments.append(
+                StockAdjustment(
+                    vendor_id=vendor_id,
+                    product_id=product_id,
+                    change=quantities[product_id],
+                    # The row is locked: nothing else moved its stock since it was read.
+                    stock_after=stock + quantities[product_id],
+                    reason=StockReason.RETURN,
+                    note=f"Order {order.number}: cancelled",
+                )
+            )
+        StockAdjustment.objects.bulk_create(adjustments)
     return order

@@ -22,13 +22,14 @@ from django.db import transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from project import events
 from project.errors import DomainError
+from shop import events as shop_events
 from shop.gateways import CardToken, ChargeResult, GatewayError, get_gateway
 from shop.models import Cart, Order, OrderStatus, Payment, PaymentStatus
 from shop.services import cart as cart_services
 from shop.services import orders as order_services
 from shop.services import refunds as refund_services
-from shop.tasks import emails as email_tasks
 from shop.tasks import payments as payment_tasks
 
 logger = logging.getLogger(__name__)
@@ -83,11 +84,13 @@ def process_payment(*, payment_id: int) -> Payment | None:
 
     First commits the attempt (processing, processing_started_at), then, holding the payment
     row lock, calls the gateway with the stored key and records the result in the same
-    transaction. Captured: order paid, confirmation to the shopper, new-order notice to each
-    vendor. Declined: payment failed, order cancelled with its stock returned, items back in
-    the cart, the shopper emailed. A transient GatewayError is raised for the task backend to
-    retry, until PAYMENT_RETRY_WINDOW_SECONDS after the payment began: then the payment fails
-    with "processing_error" and the order stays awaiting payment, to be paid again.
+    transaction. Captured: order paid, PaymentCaptured recorded (its handlers email the
+    shopper and the vendors). Declined: payment failed, order cancelled with its stock
+    returned (OrderCancelled), PaymentFailed(final=True) recorded, items back in the cart. A
+    transient GatewayError is raised for the task backend to retry, until
+    PAYMENT_RETRY_WINDOW_SECONDS after the payment began: then the payment fails with
+    "processing_error", PaymentFailed(final=False) is recorded and the order stays awaiting
+    payment, to be paid again.
     """
     with transaction.atomic():
         payment = Payment.objects.select_for_update().filter(pk=payment_id).first()
@@ -122,8 +125,15 @@ def process_payment(*, payment_id: int) -> Payment | None:
                 failure_code=PROCESSING_ERROR_CODE,
                 failure_message=PROCESSING_ERROR_MESSAGE,
             )
-            transaction.on_commit(
-                partial(email_tasks.send_payment_failed.enqueue, payment.order_id)
+            events.record(
+                shop_events.PaymentFailed(
+                    order_id=payment.order_id,
+                    payment_id=payment.pk,
+                    failure_code=PROCESSING_ERROR_CODE,
+                    failure_message=PROCESSING_ERROR_MESSAGE,
+                    final=False,
+                ),
+                aggregate=(Order._meta.label_lower, payment.order_id),
             )
             return payment
         _apply_result(payment, result)
@@ -178,7 +188,11 @@ def sweep_stuck_payments() -> list[int]:
 
 
 def _apply_result(payment: Payment, result: ChargeResult) -> None:
-    """Record a charge result on a locked payment, inside the caller's transaction."""
+    """Record a charge result on a locked payment, inside the caller's transaction.
+
+    Records PaymentCaptured when the charge pays the order, PaymentFailed(final=True) when a
+    decline cancels it.
+    """
     order = Order.objects.select_for_update().get(pk=payment.order_id)
     if result.captured:
         _save_outcome(
@@ -195,12 +209,15 @@ def _apply_result(payment: Payment, result: ChargeResult) -> None:
             )
             return
         order_services.transition_order(order=order, to=OrderStatus.PAID)
-        transaction.on_commit(partial(email_tasks.send_order_confirmation.enqueue, order.pk))
-        vendor_ids = sorted(set(order.lines.values_list("vendor_id", flat=True)))
-        for vendor_id in vendor_ids:
-            transaction.on_commit(
-                partial(email_tasks.send_vendor_new_order.enqueue, order.pk, vendor_id)
-            )
+        events.record(
+            shop_events.PaymentCaptured(
+                order_id=order.pk,
+                payment_id=payment.pk,
+                amount=payment.amount,
+                currency=payment.currency,
+            ),
+            aggregate=order,
+        )
         return
     message = result.failure_message or "Your card was declined."
     _save_outcome(
@@ -212,7 +229,16 @@ def _apply_result(payment: Payment, result: ChargeResult) -> None:
     )
     if order.status == OrderStatus.PENDING_PAYMENT:
         order_services.cancel_order(order=order, reason=message)
-        transaction.on_commit(partial(email_tasks.send_payment_failed.enqueue, order.pk))
+        events.record(
+            shop_events.PaymentFailed(
+                order_id=order.pk,
+                payment_id=payment.pk,
+                failure_code=payment.failure_code,
+                failure_message=message,
+                final=True,
+            ),
+            aggregate=order,
+        )
 
 
 def _save_outcome(payment: Payment, **fields: str) -> None:

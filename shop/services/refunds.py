@@ -16,7 +16,9 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import User
+from project import events
 from project.errors import DomainError
+from shop import events as shop_events
 from shop.gateways import GatewayError, RefundResult, get_gateway
 from shop.models import (
     Order,
@@ -105,9 +107,10 @@ def process_refund(*, refund_id: int) -> Refund | None:
     Commits the attempt first, then holds the refund row lock across the gateway call (with
     the stored key) and records the result in the same transaction. Succeeded: the payment's
     refunded_amount grows (a check constraint keeps it within the amount); fully refunded,
-    the payment and the order become refunded. A transient GatewayError is raised for the
-    task backend to retry; the sweeper keeps retrying after that, since money owed back is
-    never given up on silently (staff see it processing in the admin).
+    the payment and the order become refunded; RefundIssued is recorded. A transient
+    GatewayError is raised for the task backend to retry; the sweeper keeps retrying after
+    that, since money owed back is never given up on silently (staff see it processing in
+    the admin).
     """
     with transaction.atomic():
         refund = Refund.objects.select_for_update().filter(pk=refund_id).first()
@@ -181,7 +184,10 @@ def sweep_stuck_refunds() -> list[int]:
 
 
 def _apply_result(refund: Refund, result: RefundResult, payment: Payment | None = None) -> None:
-    """Record a gateway result on a locked refund, inside the caller's transaction."""
+    """Record a gateway result on a locked refund, inside the caller's transaction.
+
+    A success records RefundIssued (aggregate: the order), as the last step.
+    """
     refund.processed_at = timezone.now()
     if not result.succeeded:
         refund.status = RefundStatus.FAILED
@@ -198,13 +204,22 @@ def _apply_result(refund: Refund, result: RefundResult, payment: Payment | None 
         refunded_amount=F("refunded_amount") + refund.amount, updated_at=timezone.now()
     )
     payment.refresh_from_db(fields=["refunded_amount", "status", "amount"])
-    if payment.refunded_amount < payment.amount:
-        return
-    Payment.objects.filter(pk=payment.pk).update(status=PaymentStatus.REFUNDED)
-    # A second, late charge refunded in full leaves an order paid by its first one as it is.
-    paid_otherwise = order.payments.filter(status=PaymentStatus.CAPTURED).exists()
-    if order.can_transition_to(OrderStatus.REFUNDED) and not paid_otherwise:
-        order_services.transition_order(order=order, to=OrderStatus.REFUNDED)
+    if payment.refunded_amount >= payment.amount:
+        Payment.objects.filter(pk=payment.pk).update(status=PaymentStatus.REFUNDED)
+        # A second, late charge refunded in full leaves an order paid by its first one as it is.
+        paid_otherwise = order.payments.filter(status=PaymentStatus.CAPTURED).exists()
+        if order.can_transition_to(OrderStatus.REFUNDED) and not paid_otherwise:
+            order_services.transition_order(order=order, to=OrderStatus.REFUNDED)
+    events.record(
+        shop_events.RefundIssued(
+            order_id=order.pk,
+            refund_id=refund.pk,
+            amount=refund.amount,
+            currency=refund.currency,
+            vendor_id=refund.vendor_id,
+        ),
+        aggregate=order,
+    )
 
 
 def _check_lines(*, order: Order, lines: list[OrderLine], vendor: Vendor | None) -> None:

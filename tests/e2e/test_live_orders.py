@@ -23,6 +23,12 @@ from tests.fixtures.asgi_server import asgi_server, event_dispatcher  # noqa: F4
 LIVE_TIMEOUT = 15_000
 
 
+@pytest.fixture(autouse=True)
+def _dispatch_in_the_dispatcher_process(settings):
+    """Events are delivered by the `run_dispatcher` process, as in production."""
+    settings.EVENTS_DISPATCH_ON_COMMIT = False
+
+
 @pytest.fixture
 def shop_data(transactional_db):
     vendor = factories.VendorFactory(name="Oak & Iron")
@@ -61,21 +67,6 @@ def shop_data(transactional_db):
 def run_payment_task(payment: Payment) -> None:
     """What the `critical` worker does: process the payment (gateway call, outcome, events)."""
     payment_services.process_payment(payment_id=payment.pk)
-    if not OutboxEvent.objects.filter(
-        event_type="PaymentCaptured", aggregate_id=str(payment.order_id)
-    ).exists():
-        # Until shop.services.payments records PaymentCaptured itself (the wiring listed in
-        # project/event_handlers.py), record it here exactly as the service will.
-        with transaction.atomic():
-            events.record(
-                shop_events.PaymentCaptured(
-                    order_id=payment.order_id,
-                    payment_id=payment.pk,
-                    amount=payment.amount,
-                    currency=payment.currency,
-                ),
-                aggregate=Order.objects.get(pk=payment.order_id),
-            )
 
 
 def signed_in_context(browser, server, user) -> BrowserContext:
@@ -166,23 +157,6 @@ def ship(order: Order, member) -> None:
     fulfilment.ship_vendor_lines(
         order=order, vendor=vendor, carrier="DHL", tracking_number="TRACK123", acting_user=member
     )
-    if not OutboxEvent.objects.filter(
-        event_type="OrderShipped", aggregate_id=str(order.pk)
-    ).exists():
-        # Until shop.services.fulfilment records OrderShipped itself, record it as it will.
-        shipment = order.shipments.get()
-        with transaction.atomic():
-            events.record(
-                shop_events.OrderShipped(
-                    order_id=order.pk,
-                    shipment_id=shipment.pk,
-                    vendor_id=vendor.pk,
-                    carrier=shipment.carrier,
-                    tracking_number=shipment.tracking_number,
-                    order_status=Order.objects.get(pk=order.pk).status,
-                ),
-                aggregate=order,
-            )
 
 
 def all_delivered() -> bool:

@@ -21,6 +21,13 @@ from tests.fixtures.events_probe import ProbeHappened
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+
+@pytest.fixture(autouse=True)
+def _dispatch_explicitly(settings):
+    """These tests drive the dispatcher themselves: no delivery on commit in this process."""
+    settings.EVENTS_DISPATCH_ON_COMMIT = False
+
+
 PROBE_MAP = "tests.fixtures.events_probe.HANDLERS"
 
 
@@ -223,9 +230,12 @@ WRITER = textwrap.dedent(
     import django
 
     django.setup()
+    from django.conf import settings
     from django.db import transaction
     from project import events
     from tests.fixtures.events_probe import ProbeHappened
+
+    settings.EVENTS_DISPATCH_ON_COMMIT = False
 
     with transaction.atomic():
         events.record(ProbeHappened(n=42), aggregate=("probe", "crash"))

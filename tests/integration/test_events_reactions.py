@@ -17,6 +17,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
+def _dispatch_explicitly(settings):
+    """These tests drive the dispatcher themselves: no delivery on commit in this process."""
+    settings.EVENTS_DISPATCH_ON_COMMIT = False
+
+
+@pytest.fixture(autouse=True)
 def _immediate_tasks(settings):
     """Tasks run as they are enqueued, so the emails the handlers ask for are in the outbox."""
     settings.TASKS = {

@@ -1,9 +1,11 @@
 import datetime
+import importlib
 import logging
 import threading
 from decimal import Decimal
 
 import pytest
+from django.apps import apps as django_apps
 from django.core import mail
 from django.core.management import call_command
 from django.db import connection
@@ -453,6 +455,10 @@ def test_concurrent_runs_for_one_payment_call_the_gateway_once(settings, monkeyp
 def test_the_worker_schedule_sweeps_stuck_payments_every_minute(
     order, django_capture_on_commit_callbacks
 ):
+    # The schedules are a data migration's rows, which the transactional tests that may run
+    # earlier (the browser tests) flush: apply it again (it is idempotent).
+    schedules = importlib.import_module("project.background.migrations.0002_periodic_schedules")
+    schedules.create_schedules(django_apps, None)
     schedule = Schedule.objects.get(name="sweep-stuck-payments")
     assert (schedule.schedule_type, schedule.minutes, schedule.repeats, schedule.cluster) == (
         Schedule.MINUTES,

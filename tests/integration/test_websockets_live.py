@@ -19,6 +19,13 @@ from tests.fixtures import live_orders
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+
+@pytest.fixture(autouse=True)
+def _dispatch_explicitly(settings):
+    """These tests drive the dispatcher themselves: no delivery on commit in this process."""
+    settings.EVENTS_DISPATCH_ON_COMMIT = False
+
+
 ORIGIN = "http://testserver"
 
 
