@@ -32,6 +32,17 @@ from shop.services import refunds as refund_services
 from shop.services import reports as report_services
 
 
+class AuditTrailAdmin(admin.ModelAdmin):
+    """Money and stock records change only through services: staff read them, never add or
+    delete them by hand."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class VendorMembershipInline(admin.TabularInline):
     model = VendorMembership
     extra = 0
@@ -272,7 +283,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(AuditTrailAdmin):
     list_display = (
         "id",
         "order",
@@ -304,12 +315,9 @@ class PaymentAdmin(admin.ModelAdmin):
         "updated_at",
     )
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
 
 @admin.register(Refund)
-class RefundAdmin(admin.ModelAdmin):
+class RefundAdmin(AuditTrailAdmin):
     """Refunds are requested through the order action or a vendor's cancelled lines and sent
     by a task; here staff only look (money fields are never edited by hand)."""
 
@@ -336,12 +344,6 @@ class RefundAdmin(admin.ModelAdmin):
         "updated_at",
     )
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(VendorInvitation)
 class VendorInvitationAdmin(admin.ModelAdmin):
@@ -361,7 +363,7 @@ class VendorInvitationAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockAdjustment)
-class StockAdjustmentAdmin(admin.ModelAdmin):
+class StockAdjustmentAdmin(AuditTrailAdmin):
     list_display = (
         "product",
         "vendor",
@@ -377,12 +379,6 @@ class StockAdjustmentAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     # The stock history is an audit trail: read it, never rewrite it.
     readonly_fields = ("vendor", "product", "change", "stock_after", "reason", "note", "created_by")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Shipment)

@@ -8,8 +8,8 @@ publishes the order's current state, so a redelivery only repeats the same fragm
 from backoffice import tasks as backoffice_tasks
 from project import live
 from project.events import Event
-from shop.models import Order, OrderLine, OrderStatus, PaymentStatus
-from shop.services import payments as payment_services
+from shop.models import Order, OrderLine
+from shop.selectors import orders as order_selectors
 from shop.tasks import emails as email_tasks
 
 ORDER_PAGE = "shop/orders/detail.html"
@@ -19,18 +19,9 @@ ORDER_LIVE_PARTIALS = [f"{ORDER_PAGE}#order-status", f"{ORDER_PAGE}#payment-stat
 
 def order_status_context(order: Order, *, live_seq: int) -> dict:
     """What the order page's live partials need (the same names as the page's view)."""
-    payments = list(order.payments.all())
-    latest = payments[0] if payments else None
-    in_flight = latest is not None and latest.status in payment_services.IN_FLIGHT
     return {
         "order": order,
-        "latest_payment": latest,
-        "payment_in_flight": in_flight,
-        "payment_declined": (
-            latest is not None
-            and latest.status == PaymentStatus.FAILED
-            and order.status == OrderStatus.CANCELLED
-        ),
+        **order_selectors.get_payment_state(order=order),
         "shipments": list(order.shipments.select_related("vendor")),
         "live_seq": live_seq,
     }

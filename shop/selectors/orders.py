@@ -4,7 +4,8 @@ from django.db.models import Count, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
 from accounts.models import User
-from shop.models import Order, OrderLine
+from shop.models import Order, OrderLine, OrderStatus, PaymentStatus
+from shop.services import payments as payment_services
 
 
 def list_orders_for_customer(*, customer: User) -> QuerySet[Order]:
@@ -26,3 +27,19 @@ def access_order(*, user: User, pk: int) -> Order:
         "payments",
     )
     return get_object_or_404(queryset, pk=pk)
+
+
+def get_payment_state(*, order: Order) -> dict:
+    """What the order page shows about payment: the latest attempt, whether it is still in
+    flight, and whether a decline cancelled the order. Uses the order's prefetched payments."""
+    payments = list(order.payments.all())
+    latest = payments[0] if payments else None
+    return {
+        "latest_payment": latest,
+        "payment_in_flight": latest is not None and latest.status in payment_services.IN_FLIGHT,
+        "payment_declined": (
+            latest is not None
+            and latest.status == PaymentStatus.FAILED
+            and order.status == OrderStatus.CANCELLED
+        ),
+    }

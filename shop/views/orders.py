@@ -13,7 +13,7 @@ from django_htmx.http import HttpResponseClientRefresh
 from project.errors import DomainError
 from shop.forms import checkout as checkout_forms
 from shop.gateways import get_gateway
-from shop.models import Order, OrderStatus, PaymentStatus
+from shop.models import Order, OrderStatus
 from shop.selectors import orders as order_selectors
 from shop.services import payments as payment_services
 
@@ -64,18 +64,12 @@ def retry_payment(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _detail_context(order: Order, card_form: checkout_forms.CardForm | None = None) -> dict:
-    payments = list(order.payments.all())
-    latest = payments[0] if payments else None
-    in_flight = latest is not None and latest.status in payment_services.IN_FLIGHT
+    payment_state = order_selectors.get_payment_state(order=order)
     return {
         "order": order,
-        "latest_payment": latest,
-        "payment_in_flight": in_flight,
-        "payment_declined": (
-            latest is not None
-            and latest.status == PaymentStatus.FAILED
-            and order.status == OrderStatus.CANCELLED
-        ),
+        **payment_state,
         "card_form": card_form or checkout_forms.CardForm(),
-        "can_pay": order.status == OrderStatus.PENDING_PAYMENT and not in_flight,
+        "can_pay": (
+            order.status == OrderStatus.PENDING_PAYMENT and not payment_state["payment_in_flight"]
+        ),
     }
