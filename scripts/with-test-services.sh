@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run a command (the test suite) against real PostgreSQL and Redis:
+# Run a command (the test suite, a benchmark) against real PostgreSQL and Redis:
 #   1. those named by DATABASE_URL / REDIS_URL, else
 #   2. the local servers on their standard ports, else
 #   3. private throwaway instances started from the installed server binaries
@@ -89,5 +89,5 @@ fi
 redis_answers "$REDIS_URL" || { echo "Redis at REDIS_URL does not answer." >&2; exit 2; }
 
 export DATABASE_URL REDIS_URL
-echo "Tests use PostgreSQL at ${DATABASE_URL%%\?*} and Redis at $REDIS_URL"
+echo "Using PostgreSQL at ${DATABASE_URL%%\?*} and Redis at $REDIS_URL"
 "$@"
