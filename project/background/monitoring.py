@@ -24,6 +24,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from project.background import conf, notify
 from project.background.models import TaskRecord
+from project.events.monitoring import OutboxCollector
 
 logger = logging.getLogger("project.background")
 
@@ -149,6 +150,7 @@ def _duration_histogram():
 def build_registry() -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(TaskCollector())
+    registry.register(OutboxCollector())
     return registry
 
 

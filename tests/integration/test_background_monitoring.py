@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from project.background import monitoring, notify, runner
 from project.background.models import TaskRecord
+from project.events.models import OutboxEvent
 from tests.fixtures import tasks as fixture_tasks
 
 Q2_TASKS = {
@@ -86,7 +87,7 @@ def test_metrics_report_depth_age_runs_failures_retries_and_durations(
     make_record(status="SUCCESSFUL", attempts=1, duration=3.0, finished_at=now)
     make_record(status="FAILED", attempts=3, duration=0.01, finished_at=now)
 
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(5):
         body = client.get("/metrics").content.decode()
 
     assert 'bazaar_task_queue_depth{queue="analytics"} 2.0' in body
@@ -183,3 +184,33 @@ def test_shoppers_cannot_see_tasks(client, shopper):
     response = client.get(reverse("admin:background_taskrecord_changelist"))
 
     assert response.status_code == 302
+
+
+def test_metrics_report_the_outbox_lag_and_parked_events(client, db):
+    now = timezone.now()
+    for sequence, (age, parked) in enumerate([(120, False), (5, False), (600, True)], start=1):
+        OutboxEvent.objects.create(
+            event_type="shop.OrderPlaced",
+            aggregate_type="shop.order",
+            aggregate_id="1",
+            sequence=sequence,
+            payload={},
+            created_at=now - datetime.timedelta(seconds=age),
+            parked_at=now if parked else None,
+        )
+    OutboxEvent.objects.create(
+        event_type="shop.OrderPlaced",
+        aggregate_type="shop.order",
+        aggregate_id="2",
+        sequence=1,
+        payload={},
+        created_at=now - datetime.timedelta(seconds=900),
+        delivered_at=now,
+    )
+
+    body = client.get("/metrics").content.decode()
+
+    assert "bazaar_outbox_pending 2.0" in body
+    assert "bazaar_outbox_parked 1.0" in body
+    lag = next(line for line in body.splitlines() if line.startswith("bazaar_outbox_lag_seconds "))
+    assert 119 <= float(lag.split()[-1]) <= 150
