@@ -18,11 +18,6 @@ EMAIL_PRIORITY = 10
 ANALYTICS_PRIORITY = -10
 
 
-def _email_key(context, template: str) -> str:
-    """One email per enqueued task: retries and redeliveries of the task share its id."""
-    return f"task:{context.task_result.id}:{template}"
-
-
 def _valid_for(seconds: int) -> str:
     now = timezone.now()
     return timeuntil(now + timedelta(seconds=seconds), now)
@@ -44,7 +39,7 @@ def send_verification_email(
     emails.send_templated_email(
         to=user.email,
         template="verify_email",
-        idempotency_key=idempotency_key or _email_key(context, "verify_email"),
+        idempotency_key=idempotency_key or emails.task_email_key(context, "verify_email"),
         subject="Verify your email address",
         context={
             "name": user.full_name,
@@ -64,7 +59,7 @@ def send_registration_attempt_email(context, user_id: int, base_url: str | None 
     emails.send_templated_email(
         to=user.email,
         template="registration_attempt",
-        idempotency_key=_email_key(context, "registration_attempt"),
+        idempotency_key=emails.task_email_key(context, "registration_attempt"),
         subject="Someone tried to register with your email address",
         context={
             "name": user.full_name,
@@ -87,7 +82,7 @@ def send_password_reset_email(
     emails.send_templated_email(
         to=user.email,
         template="password_reset",
-        idempotency_key=_email_key(context, "password_reset"),
+        idempotency_key=emails.task_email_key(context, "password_reset"),
         subject="Reset your Bazaar password",
         context={
             "name": user.full_name,

@@ -45,16 +45,18 @@ def _vendor_recipients(vendor: Vendor) -> list[str]:
     return addresses
 
 
-def _recipient_key(key: str | None, address: str) -> str | None:
+def _recipient_key(key: str, address: str) -> str:
     """One send-once key per recipient (hashed: keys are short, addresses may be long)."""
-    if key is None:
-        return None
     return f"{key}:{hashlib.sha256(address.encode()).hexdigest()[:16]}"
 
 
-@task(queue_name="emails", priority=EMAIL_PRIORITY)
+@task(queue_name="emails", priority=EMAIL_PRIORITY, takes_context=True)
 def send_vendor_status_email(
-    vendor_id: int, outcome: str, base_url: str | None = None, idempotency_key: str | None = None
+    context,
+    vendor_id: int,
+    outcome: str,
+    base_url: str | None = None,
+    idempotency_key: str | None = None,
 ) -> int:
     """Tell the applicant and owners what became of the shop; skipped if the status moved on.
 
@@ -67,7 +69,7 @@ def send_vendor_status_email(
     vendor = Vendor.objects.select_related("applied_by").filter(pk=vendor_id).first()
     if vendor is None or vendor.status != expected_status:
         return 0
-    context = {
+    email_context = {
         "vendor": vendor,
         "note": vendor.review_note,
         "backoffice_url": emails.absolute_url(reverse("backoffice:dashboard"), base_url=base_url),
@@ -79,14 +81,16 @@ def send_vendor_status_email(
             to=address,
             template=f"vendor_{outcome}",
             subject=subject.format(name=vendor.name),
-            context=context,
-            idempotency_key=_recipient_key(idempotency_key, address),
+            context=email_context,
+            idempotency_key=_recipient_key(
+                idempotency_key or emails.task_email_key(context, f"vendor_{outcome}"), address
+            ),
         )
     return sent
 
 
-@task(queue_name="emails", priority=EMAIL_PRIORITY)
-def send_vendor_invitation_email(invitation_id: int, base_url: str | None = None) -> bool:
+@task(queue_name="emails", priority=EMAIL_PRIORITY, takes_context=True)
+def send_vendor_invitation_email(context, invitation_id: int, base_url: str | None = None) -> bool:
     """Email the signed link to an open invitation; skipped once it is accepted or revoked."""
     invitation = (
         VendorInvitation.objects.select_related("vendor", "invited_by")
@@ -98,6 +102,7 @@ def send_vendor_invitation_email(invitation_id: int, base_url: str | None = None
     token = tokens.make_invitation_token(invitation)
     path = reverse("backoffice:invitation_accept", kwargs={"token": token})
     emails.send_templated_email(
+        idempotency_key=emails.task_email_key(context, "vendor_invitation"),
         to=invitation.email,
         template="vendor_invitation",
         subject=f"You are invited to join {invitation.vendor.name} on Bazaar",
@@ -112,9 +117,9 @@ def send_vendor_invitation_email(invitation_id: int, base_url: str | None = None
     return True
 
 
-@task(queue_name="emails", priority=EMAIL_PRIORITY)
+@task(queue_name="emails", priority=EMAIL_PRIORITY, takes_context=True)
 def send_shipment_email(
-    shipment_id: int, base_url: str | None = None, idempotency_key: str | None = None
+    context, shipment_id: int, base_url: str | None = None, idempotency_key: str | None = None
 ) -> bool:
     """Tell the shopper which of their items left with which carrier and tracking number.
 
@@ -128,7 +133,7 @@ def send_shipment_email(
         return False
     order = shipment.order
     emails.send_templated_email(
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key or emails.task_email_key(context, "vendor_shipment"),
         to=order.customer.email,
         template="vendor_shipment",
         subject=f"Your order {order.number} is on its way",
@@ -143,8 +148,8 @@ def send_shipment_email(
     return True
 
 
-@task(queue_name="emails", priority=EMAIL_PRIORITY)
-def send_line_cancelled_email(line_id: int, base_url: str | None = None) -> bool:
+@task(queue_name="emails", priority=EMAIL_PRIORITY, takes_context=True)
+def send_line_cancelled_email(context, line_id: int, base_url: str | None = None) -> bool:
     """Tell the shopper an item was cancelled by its seller and will be refunded."""
     line = (
         OrderLine.objects.select_related("order__customer", "vendor")
@@ -155,6 +160,7 @@ def send_line_cancelled_email(line_id: int, base_url: str | None = None) -> bool
         return False
     order = line.order
     emails.send_templated_email(
+        idempotency_key=emails.task_email_key(context, "vendor_item_cancelled"),
         to=order.customer.email,
         template="vendor_item_cancelled",
         subject=f"An item of your order {order.number} was cancelled",

@@ -13,6 +13,13 @@ def absolute_url(path: str, *, base_url: str | None = None) -> str:
     return f"{base}/{path.lstrip('/')}"
 
 
+def task_email_key(context, template: str) -> str:
+    """One email per enqueued task: retries and redeliveries of a task share its result id.
+
+    For tasks declared with `takes_context=True` that have no natural key of their own."""
+    return f"task:{context.task_result.id}:{template}"
+
+
 def send_templated_email(
     *, to: str, template: str, context: dict, subject: str, idempotency_key: str | None = None
 ) -> int:
