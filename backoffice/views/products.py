@@ -6,20 +6,19 @@ from collections.abc import Iterator
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import push_url
 
 from backoffice.decorators import vendor_member_required
 from backoffice.forms import products as product_forms
 from backoffice.selectors import products as product_selectors
 from backoffice.services import imports as import_services
 from backoffice.services import products as product_services
+from project import listings
 from project.errors import DomainError
 from shop.models import Vendor
 
@@ -39,7 +38,7 @@ def product_list(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
     filters = form.filters()
     products = product_selectors.list_vendor_products(vendor=vendor, **filters)
     page_obj = Paginator(products, PAGE_SIZE).get_page(request.GET.get("page"))
-    params = _link_params(request.GET)
+    params = listings.link_params(request.GET)
     context = {
         "vendor": vendor,
         "backoffice_section": "products",
@@ -50,18 +49,15 @@ def product_list(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
         "next_url": request.get_full_path(),
         "bulk_form": product_forms.BulkActionForm(),
     }
-    if request.htmx and request.htmx.target == TABLE_FRAGMENT:
-        response = render(request, f"{LIST_TEMPLATE}#{TABLE_FRAGMENT}", context)
-        page_params = params.copy()
-        if page_obj.number > 1:
-            page_params["page"] = str(page_obj.number)
-        query = page_params.urlencode()
-        listing_url = reverse("backoffice:product_list")
-        push_url(response, f"{listing_url}?{query}" if query else listing_url)
-    else:
-        response = render(request, LIST_TEMPLATE, context)
-    patch_vary_headers(response, ("HX-Request", "HX-Target"))
-    return response
+    return listings.render_listing(
+        request,
+        template=LIST_TEMPLATE,
+        fragment=TABLE_FRAGMENT,
+        context=context,
+        listing_url=reverse("backoffice:product_list"),
+        params=params,
+        page_obj=page_obj,
+    )
 
 
 @require_POST
@@ -242,18 +238,6 @@ def _next_url(request: HttpRequest) -> str:
     ):
         return candidate
     return reverse("backoffice:product_list")
-
-
-def _link_params(query: QueryDict) -> QueryDict:
-    """The list's GET parameters worth keeping in links: non-empty, without the page."""
-    params = QueryDict(mutable=True)
-    for key, values in query.lists():
-        if key == "page":
-            continue
-        kept = [value for value in values if value.strip()]
-        if kept:
-            params.setlist(key, kept)
-    return params
 
 
 def _bound(request: HttpRequest) -> tuple:

@@ -1,13 +1,12 @@
 """The shopper's catalogue: home, listing (search, filters, sort), categories, product page."""
 
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
-from django_htmx.http import push_url
 
+from project import listings
 from shop.forms.catalogue import ProductFilterForm
 from shop.models import Category
 from shop.selectors import catalogue as catalogue_selectors
@@ -64,7 +63,7 @@ def _listing(
     page_obj = Paginator(products, PAGE_SIZE).get_page(request.GET.get("page"))
 
     listing_url = category.get_absolute_url() if category else reverse("shop:product_list")
-    params = _link_params(request.GET, drop_category=category is not None)
+    params = listings.link_params(request.GET, drop=("category",) if category else ())
     context = {
         "form": form,
         "problems": form.problems(),
@@ -76,31 +75,15 @@ def _listing(
         "listing_url": listing_url,
         "heading": _heading(category=category, query=filters["query"]),
     }
-    if request.htmx and request.htmx.target == RESULTS_FRAGMENT:
-        response = render(request, f"{LISTING_TEMPLATE}#{RESULTS_FRAGMENT}", context)
-        # The address bar shows the tidy URL of what is on screen, without empty fields.
-        page_params = params.copy()
-        if page_obj.number > 1:
-            page_params["page"] = str(page_obj.number)
-        query = page_params.urlencode()
-        push_url(response, f"{listing_url}?{query}" if query else listing_url)
-    else:
-        response = render(request, LISTING_TEMPLATE, context)
-    # The same URL answers with a page or a fragment; caches must keep them apart.
-    patch_vary_headers(response, ("HX-Request", "HX-Target"))
-    return response
-
-
-def _link_params(query: QueryDict, *, drop_category: bool) -> QueryDict:
-    """The listing's GET parameters worth keeping in links: non-empty, without the page."""
-    params = QueryDict(mutable=True)
-    for key, values in query.lists():
-        if key == "page" or (drop_category and key == "category"):
-            continue
-        kept = [value for value in values if value.strip()]
-        if kept:
-            params.setlist(key, kept)
-    return params
+    return listings.render_listing(
+        request,
+        template=LISTING_TEMPLATE,
+        fragment=RESULTS_FRAGMENT,
+        context=context,
+        listing_url=listing_url,
+        params=params,
+        page_obj=page_obj,
+    )
 
 
 def _heading(*, category: Category | None, query: str) -> str:
