@@ -33,6 +33,11 @@ class Payment(models.Model):
     refunded_amount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     # When the gateway call began; a sweeper re-enqueues payments stuck past a deadline.
     processing_started_at = models.DateTimeField(null=True, blank=True)
+    # Gateway calls made for this payment (1 normally; more after transient failures).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # Set while the processor cannot be reached to learn whether the charge went through:
+    # the payment stays processing (never failed, never paid twice) until reconciled.
+    outcome_unknown_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
