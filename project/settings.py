@@ -216,6 +216,15 @@ Q_CLUSTER = {
         "default": q_queue("default", workers=1, timeout=120, poll=0.2),
     },
 }
+# How long a cluster may hold a broker row it took before another cluster may take it
+# (a cluster that died loses those rows for this long; see project.background.broker).
+Q_LEASE_SECONDS = int(env("Q_LEASE_SECONDS", "10"))
+# A cluster alive but not making progress for this long is restarted as a whole, and a
+# queue with due tasks and no attempt started for this long is reported stalled.
+Q_STALL_SECONDS = float(env("Q_STALL_SECONDS", "15"))
+# `run_worker` touches worker-<queue>.alive here while its cluster makes progress (for
+# liveness probes: `manage.py worker_alive <queue>`).
+WORKER_HEARTBEAT_DIR = Path(env("WORKER_HEARTBEAT_DIR", str(VAR_DIR / "run")))
 QUEUE_ALERT_INTERVAL = int(env("QUEUE_ALERT_INTERVAL", "300"))
 QUEUE_ALERT_THRESHOLDS = {
     "critical": int(env("QUEUE_ALERT_THRESHOLD_CRITICAL", "50")),

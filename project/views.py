@@ -3,6 +3,8 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from project.background import monitoring
+
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -26,6 +28,19 @@ def readyz(request: HttpRequest) -> JsonResponse:
     except Exception as exc:  # noqa: BLE001
         checks["cache"] = f"error: {exc.__class__.__name__}"
     ready = all(value == "ok" for value in checks.values())
+    # Reported, not failed on: a stalled worker queue must not take the web pods out of
+    # service (the workers' own liveness probes restart them; /metrics alerts).
+    task_queues = _task_queue_state() if ready else "unknown"
+    status = "ok" if not ready or task_queues == "ok" else "degraded"
     return JsonResponse(
-        {"status": "ok" if ready else "unavailable", **checks}, status=200 if ready else 503
+        {"status": status if ready else "unavailable", **checks, "task_queues": task_queues},
+        status=200 if ready else 503,
     )
+
+
+def _task_queue_state() -> str:
+    try:
+        stalled = [queue for queue, stats in monitoring.queue_stats().items() if stats["stalled"]]
+    except Exception as exc:  # noqa: BLE001
+        return f"error: {exc.__class__.__name__}"
+    return f"stalled: {', '.join(sorted(stalled))}" if stalled else "ok"

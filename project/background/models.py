@@ -45,6 +45,8 @@ class TaskRecord(models.Model):
                 fields=["queue", "status", "next_attempt_at"], name="taskrecord_queue_due"
             ),
             models.Index(fields=["status", "finished_at"], name="taskrecord_status_finished"),
+            # Stall detection: has any attempt started on the queue lately?
+            models.Index(fields=["last_attempted_at"], name="taskrecord_last_attempt"),
         ]
 
     def __str__(self) -> str:

@@ -7,6 +7,7 @@ over the records kept (they drop if old records are purged, which Prometheus tre
 counter reset).
 """
 
+import datetime
 import logging
 
 from django.conf import settings
@@ -22,7 +23,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import CollectorRegistry
 
-from project.background import conf, notify
+from project.background import broker, conf, notify
 from project.background.models import TaskRecord
 from project.events.monitoring import OutboxCollector
 
@@ -33,8 +34,17 @@ DEPTH_CHECK_EVERY = 10  # seconds between queue-depth checks triggered by worker
 
 
 def queue_stats() -> dict[str, dict]:
-    """Per queue: depth (ready and due), scheduled (waiting for a retry), running, oldest age."""
+    """Per queue: depth (ready and due), scheduled (waiting for a retry), running, oldest age,
+    how long deliveries have gone unacknowledged, and whether the queue is stalled.
+
+    Stalled: alive or not, nothing is moving. Either due tasks have waited longer than
+    Q_STALL_SECONDS while no attempt on the queue started in that time (no worker takes
+    them), or the cluster has delivered tasks and acknowledged none for longer than a task
+    may run (a monitor that does not acknowledge: every task would be delivered again and
+    again).
+    """
     now = timezone.now()
+    stall_after = datetime.timedelta(seconds=settings.Q_STALL_SECONDS)
     rows = (
         TaskRecord.objects.filter(status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING])
         .values("queue")
@@ -48,6 +58,11 @@ def queue_stats() -> dict[str, dict]:
             ),
         )
     )
+    recently_started = set(
+        TaskRecord.objects.filter(last_attempted_at__gte=now - stall_after)
+        .values_list("queue", flat=True)
+        .distinct()
+    )
     stats = {
         queue: {"depth": 0, "scheduled": 0, "running": 0, "oldest_age": 0.0}
         for queue in conf.queue_names()
@@ -60,6 +75,11 @@ def queue_stats() -> dict[str, dict]:
             "running": row["running"],
             "oldest_age": (now - oldest).total_seconds() if oldest else 0.0,
         }
+    for queue, values in stats.items():
+        values["unacknowledged_seconds"] = broker.unacknowledged_seconds(queue)
+        values["stalled"] = (
+            values["oldest_age"] > stall_after.total_seconds() and queue not in recently_started
+        ) or values["unacknowledged_seconds"] > conf.queue_timeout(queue) + settings.Q_STALL_SECONDS
     return stats
 
 
@@ -87,7 +107,20 @@ class TaskCollector:
             scheduled.add_metric([queue], values["scheduled"])
             running.add_metric([queue], values["running"])
             oldest.add_metric([queue], values["oldest_age"])
-        yield from (depth, scheduled, running, oldest)
+        unacknowledged = GaugeMetricFamily(
+            "bazaar_task_queue_unacknowledged_seconds",
+            "How long the queue's cluster has delivered tasks without acknowledging any",
+            labels=["queue"],
+        )
+        stalled = GaugeMetricFamily(
+            "bazaar_task_queue_stalled",
+            "1 when the queue makes no progress (due tasks nobody takes, or no acknowledgement)",
+            labels=["queue"],
+        )
+        for queue, values in sorted(stats.items()):
+            unacknowledged.add_metric([queue], values["unacknowledged_seconds"])
+            stalled.add_metric([queue], 1 if values["stalled"] else 0)
+        yield from (depth, scheduled, running, oldest, unacknowledged, stalled)
         yield from _task_counters()
         yield _duration_histogram()
 
@@ -155,15 +188,33 @@ def build_registry() -> CollectorRegistry:
 
 
 def check_queue_depths(stats: dict[str, dict] | None = None) -> list[str]:
-    """Warn (log and webhook) about queues deeper than their threshold, once per interval."""
+    """Warn (log and webhook) about queues deeper than their threshold or stalled, once per
+    interval each."""
     stats = stats if stats is not None else queue_stats()
     alerted = []
     for queue, values in stats.items():
+        if values["stalled"] and _alert_once(f"stalled:{queue}"):
+            payload = {
+                "event": "queue_stalled",
+                "queue": queue,
+                "depth": values["depth"],
+                "oldest_age_seconds": round(values["oldest_age"], 1),
+                "unacknowledged_seconds": round(values["unacknowledged_seconds"], 1),
+            }
+            logger.error(
+                "Queue stalled: queue=%s depth=%s oldest_age_seconds=%s unacknowledged_seconds=%s",
+                queue,
+                payload["depth"],
+                payload["oldest_age_seconds"],
+                payload["unacknowledged_seconds"],
+                extra={"event": payload},
+            )
+            notify.post_webhook(payload)
+            alerted.append(queue)
         threshold = settings.QUEUE_ALERT_THRESHOLDS.get(queue)
         if threshold is None or values["depth"] <= threshold:
             continue
-        # cache.add is atomic (Redis SET NX), so many workers and scrapes alert once.
-        if not cache.add(f"background:queue-alert:{queue}", 1, settings.QUEUE_ALERT_INTERVAL):
+        if not _alert_once(queue):
             continue
         payload = {
             "event": "queue_depth_alert",
@@ -183,6 +234,11 @@ def check_queue_depths(stats: dict[str, dict] | None = None) -> list[str]:
         notify.post_webhook(payload)
         alerted.append(queue)
     return alerted
+
+
+def _alert_once(key: str) -> bool:
+    # cache.add is atomic (Redis SET NX), so many workers and scrapes alert once.
+    return cache.add(f"background:queue-alert:{key}", 1, settings.QUEUE_ALERT_INTERVAL)
 
 
 def maybe_check_queue_depths() -> None:

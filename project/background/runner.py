@@ -106,8 +106,12 @@ def _claim(record_id: str) -> tuple[TaskRecord, object] | None:
             return None
         if record.status == TaskResultStatus.RUNNING:
             if record.lease_expires_at and record.lease_expires_at > now:
-                # Still running elsewhere. If that worker dies, this check-back recovers it.
-                backend.hand_to_q2(record, not_before=record.lease_expires_at)
+                # Still running elsewhere. If that worker dies, a check-back at the end of
+                # the lease recovers it; one per lease, however often the row comes back.
+                if record.next_attempt_at != record.lease_expires_at:
+                    record.next_attempt_at = record.lease_expires_at
+                    record.save(update_fields=["next_attempt_at"])
+                    backend.hand_to_q2(record, not_before=record.lease_expires_at)
                 return None
             record.errors.append(
                 _error(

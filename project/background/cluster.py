@@ -1,0 +1,362 @@
+"""Django-Q2 clusters that recover from any process death on their own.
+
+A Q2 cluster is a main process, its sentinel, and the sentinel's children: workers, a
+monitor and a pusher, joined by two `multiprocessing.Queue`s. A child SIGKILLed while it
+holds a queue's lock (an idle worker waits in `task_queue.get()` holding the read lock, the
+monitor holds the result queue's) leaves that lock taken for good: Q2's sentinel replaces
+the dead child, and the replacement blocks on the same lock forever. Replacing one child
+can therefore never be trusted, so this module never does it after an abnormal death:
+
+- The sentinel (`SupervisedSentinel`) treats any child that dies other than by a clean
+  exit (a recycled worker, a worker that stopped itself after a timeout, a pusher that
+  stopped after a broker error) as the end of the whole cluster: it SIGKILLs every child
+  and exits. A cluster alive but not making progress (tasks waiting while every worker is
+  idle, results waiting while the monitor acknowledges nothing, a pusher that stopped
+  polling) ends the same way after `Q_STALL_SECONDS`.
+- The main process (`ClusterSupervisor`, `manage.py run_worker <queue>`) starts a fresh
+  sentinel, with fresh queues, whenever the previous one ended, and kills a sentinel whose
+  heartbeat stops. It writes a heartbeat file that liveness probes read.
+- Every process of the cluster asks the kernel to SIGKILL it when its parent dies
+  (`PR_SET_PDEATHSIG`), and the main process is the subreaper of the tree, so killing the
+  main process or the sentinel leaves no orphan working beside the replacement.
+
+Nothing is lost when a cluster ends: tasks live in the database. A task a dead worker was
+running is retried when its lease expires (project.background.runner); a task the dead
+cluster had taken from the broker but not started comes back when its broker lease
+(`Q_LEASE_SECONDS`) ends.
+"""
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import setproctitle
+from django.conf import settings
+from django.db import connections
+from django_q.cluster import Sentinel, get_mp_context
+from django_q.conf import Conf
+from django_q.monitor import monitor
+from django_q.pusher import pusher
+from django_q.scheduler import scheduler
+from django_q.status import Stat
+from django_q.worker import worker
+
+Value = get_mp_context().Value
+Event = get_mp_context().Event
+
+logger = logging.getLogger("project.background.cluster")
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+# The sentinel's exit code when it ended its cluster because a child died or stalled.
+EXIT_BROKEN = 3
+IDLE, RECYCLED = -1, -2  # Q2's worker timer values besides "seconds left"
+
+
+def _prctl(option: int, value: int) -> bool:
+    """Linux prctl(2); False where it is not available (the guarantees then need a
+    process manager that kills the whole process group)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(option, value, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this process when its parent dies; exit now if it already has."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _child_main(parent_pid: int, target, *args) -> None:
+    die_with_parent(parent_pid)
+    target(*args)
+
+
+class ClusterBroken(Exception):
+    """A child died abnormally or the cluster stopped making progress."""
+
+
+class SupervisedSentinel(Sentinel):
+    """Q2's sentinel, but a cluster that lost a child abnormally ends as a whole."""
+
+    def __init__(self, stop_event, start_event, cluster_id, heartbeat, parent_pid: int):
+        die_with_parent(parent_pid)
+        setproctitle.setproctitle(f"bazaar worker {Conf.CLUSTER_NAME} sentinel")
+        self.heartbeat = heartbeat
+        self.stall_seconds = settings.Q_STALL_SECONDS
+        # Progress beacons the children write through the (forked) broker object.
+        self.pusher_beat = Value("d", time.time())
+        self.ack_beat = Value("d", time.time())
+        self.waiting_since: dict[str, float] = {}
+        super().__init__(stop_event, start_event, cluster_id)
+
+    def spawn_cluster(self) -> None:
+        self.broker.pusher_beat = self.pusher_beat
+        self.broker.ack_beat = self.ack_beat
+        super().spawn_cluster()
+
+    def spawn_process(self, target, *args):
+        # Q2's spawn_process, with every child set to die with this sentinel.
+        process = get_mp_context().Process(
+            target=_child_main,
+            args=(os.getpid(), target, *args),
+            name=f"Process-{uuid.uuid4().hex}",
+        )
+        process.daemon = True
+        if target == worker:
+            process.daemon = Conf.DAEMONIZE_WORKERS
+            process.timer = args[2]
+            self.pool.append(process)
+        process.start()
+        return process
+
+    def spawn_pusher(self):
+        return self.spawn_process(pusher, self.task_queue, self.event_out, self.broker)
+
+    def spawn_worker(self) -> None:
+        self.spawn_process(
+            worker, self.task_queue, self.result_queue, Value("f", IDLE), self.timeout
+        )
+
+    def spawn_monitor(self):
+        return self.spawn_process(monitor, self.result_queue, self.broker)
+
+    def guard(self) -> None:
+        queue = self.queue_name()
+        logger.info("Q2 cluster [%s] running (sentinel %s)", queue, self.pid)
+        self.start_event.set()
+        Stat(self).save()
+        cycle = Conf.GUARD_CYCLE
+        since_schedule = 0.0
+        while True:
+            try:
+                self.check_children(cycle)
+                self.check_progress()
+            except ClusterBroken as broken:
+                self.end_cluster(str(broken))
+            self.heartbeat.value = time.time()
+            since_schedule += cycle
+            if since_schedule >= 30 and Conf.SCHEDULER:
+                since_schedule = 0.0
+                self.run_scheduler()
+            Stat(self).save()
+            if self.stop_event.wait(cycle):
+                break
+        self.stop()
+
+    def check_children(self, cycle: float) -> None:
+        """Replace a child only after a clean exit; any other death ends the cluster."""
+        for process in list(self.pool):
+            with process.timer.get_lock():
+                if not process.is_alive():
+                    if process.exitcode != 0:
+                        raise ClusterBroken(
+                            f"worker {process.pid} died (exit code {process.exitcode})"
+                        )
+                    self.reincarnate(process)  # recycled, or stopped itself after a timeout
+                elif process.timer.value == 0:
+                    raise ClusterBroken(f"worker {process.pid} is still running past its timeout")
+                elif process.timer.value > 0:
+                    process.timer.value = max(process.timer.value - cycle, 0)
+        for role, process in (("monitor", self.monitor), ("pusher", self.pusher)):
+            if not process.is_alive():
+                if process.exitcode != 0:
+                    raise ClusterBroken(f"{role} {process.pid} died (exit code {process.exitcode})")
+                self.reincarnate(process)
+
+    def check_progress(self) -> None:
+        """End a cluster that is alive but has stopped moving for `stall_seconds`."""
+        now = time.time()
+        idle_worker = any(process.timer.value == IDLE for process in self.pool)
+        busy_worker = any(process.timer.value > 0 for process in self.pool)
+        stalls = {
+            # Tasks sit in the queue and nobody takes them (a worker holds a dead lock).
+            "no worker takes the waiting tasks": not self.task_queue.empty() and not busy_worker,
+            # Results sit in the queue and the monitor acknowledges none of them.
+            "the monitor acknowledges no results": (
+                not self.result_queue.empty() and now - self.ack_beat.value > self.stall_seconds
+            ),
+            # A worker is free and the pusher has not asked the broker for work.
+            "the pusher stopped polling the broker": (
+                idle_worker and now - self.pusher_beat.value > self.stall_seconds
+            ),
+        }
+        for reason, stalled in stalls.items():
+            if not stalled:
+                self.waiting_since.pop(reason, None)
+                continue
+            since = self.waiting_since.setdefault(reason, now)
+            if now - since > self.stall_seconds:
+                raise ClusterBroken(f"{reason} for {now - since:.0f} s")
+
+    def run_scheduler(self) -> None:
+        try:
+            scheduler(broker=self.broker)
+        except Exception:
+            # The database may be away; the next round (30 s) tries again.
+            logger.exception("Q2 scheduler round failed")
+            connections.close_all()
+
+    def end_cluster(self, reason: str) -> None:
+        """Kill every child and exit; the main process starts a fresh cluster."""
+        logger.critical(
+            "Q2 cluster [%s]: %s; restarting the whole cluster",
+            self.queue_name(),
+            reason,
+        )
+        for process in [*self.pool, self.monitor, self.pusher]:
+            with contextlib.suppress(ProcessLookupError, TypeError):
+                os.kill(process.pid, signal.SIGKILL)
+        os._exit(EXIT_BROKEN)
+
+
+class ClusterSupervisor:
+    """The main process of `run_worker`: one cluster at a time, restarted whenever it ends."""
+
+    RESTART_DELAYS = (0.5, 1, 2, 5, 10, 30)  # seconds, after quick successive failures
+    STABLE_AFTER = 60  # seconds a cluster must live for the delay to start over
+
+    def __init__(self, *, queue: str, heartbeat_file: Path | None, stop_timeout: float):
+        self.queue = queue
+        self.heartbeat_file = heartbeat_file
+        self.stop_timeout = stop_timeout
+        self.stall_seconds = settings.Q_STALL_SECONDS
+        self.stopping = Event()
+        self.sentinel = None
+        self.stop_event = None
+        self.heartbeat = None
+        self.restarts = 0
+
+    def run(self) -> int:
+        setproctitle.setproctitle(f"bazaar worker {self.queue} supervisor")
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._request_stop)
+        # Orphans of a dead sentinel become our children, so none can outlive it unseen.
+        _prctl(PR_SET_CHILD_SUBREAPER, 1)
+        failures = 0
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            reason = self._run_one_cluster()
+            self._reap_leftovers()
+            if self.stopping.is_set():
+                break
+            failures = 0 if time.monotonic() - started > self.STABLE_AFTER else failures + 1
+            delay = self.RESTART_DELAYS[min(failures, len(self.RESTART_DELAYS)) - 1]
+            self.restarts += 1
+            logger.critical(
+                "Q2 cluster [%s] ended (%s); starting a fresh one in %.1f s (restart %s)",
+                self.queue,
+                reason,
+                delay,
+                self.restarts,
+            )
+            self.stopping.wait(delay)
+        self._remove_heartbeat_file()
+        logger.info("Q2 cluster [%s] supervisor stopped", self.queue)
+        return 0
+
+    def _request_stop(self, signum, frame) -> None:
+        self.stopping.set()
+
+    def _run_one_cluster(self) -> str:
+        connections.close_all()  # never share a database connection with a forked child
+        self.stop_event, start_event = Event(), Event()
+        self.heartbeat = Value("d", time.time())
+        self.sentinel = get_mp_context().Process(
+            target=SupervisedSentinel,
+            args=(self.stop_event, start_event, uuid.uuid4(), self.heartbeat, os.getpid()),
+            name=f"Sentinel-{self.queue}",
+        )
+        self.sentinel.start()
+        while self.sentinel.is_alive():
+            if self.stopping.is_set():
+                self._stop_cluster()
+                return "stopped"
+            stalled = time.time() - self.heartbeat.value
+            # A sentinel that is still starting has not beaten yet; give it its own time.
+            if stalled > self.stall_seconds + (0 if start_event.is_set() else 30):
+                logger.critical(
+                    "Q2 sentinel [%s] %s made no progress for %.0f s; killing it",
+                    self.queue,
+                    self.sentinel.pid,
+                    stalled,
+                )
+                self._kill_sentinel()
+                return "sentinel stalled"
+            self._write_heartbeat_file(start_event.is_set())
+            self._reap_leftovers(keep=self.sentinel.pid)
+            self.sentinel.join(0.5)
+        return f"sentinel exit code {self.sentinel.exitcode}"
+
+    def _stop_cluster(self) -> None:
+        """Graceful stop (running tasks finish), bounded: a cluster that cannot stop is killed."""
+        self.stop_event.set()
+        self.sentinel.join(self.stop_timeout)
+        if self.sentinel.is_alive():
+            logger.warning("Q2 cluster [%s] did not stop in time; killing it", self.queue)
+            self._kill_sentinel()
+
+    def _kill_sentinel(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.sentinel.pid, signal.SIGKILL)
+        self.sentinel.join(5)
+
+    def _reap_leftovers(self, *, keep: int | None = None) -> None:
+        """SIGKILL and reap what is left of an ended cluster (adopted by us as subreaper).
+
+        Reaps by pid, never `waitpid(-1)`, which could take the live sentinel's exit status.
+        """
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            leftovers = [pid for pid in children_of(os.getpid(), zombies=True) if pid != keep]
+            if not leftovers:
+                return
+            for pid in leftovers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.05)
+
+    def _write_heartbeat_file(self, running: bool) -> None:
+        if self.heartbeat_file is None or not running:
+            return
+        try:
+            self.heartbeat_file.parent.mkdir(parents=True, exist_ok=True)
+            self.heartbeat_file.touch()
+        except OSError:
+            logger.exception("Cannot write the worker heartbeat file %s", self.heartbeat_file)
+
+    def _remove_heartbeat_file(self) -> None:
+        if self.heartbeat_file is not None:
+            self.heartbeat_file.unlink(missing_ok=True)
+
+
+def children_of(pid: int, *, zombies: bool = False) -> list[int]:
+    """Direct children of `pid` (zombies only if asked), read from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name is in parentheses and may contain spaces; fields follow it.
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and (zombies or fields[0] != "Z"):
+            found.append(int(entry.name))
+    return found
+
+
+def heartbeat_path(queue: str) -> Path:
+    """Where a worker's liveness heartbeat is written by default."""
+    return Path(settings.WORKER_HEARTBEAT_DIR) / f"worker-{queue}.alive"
