@@ -116,7 +116,7 @@ if DATABASE_URL:
     # psycopg 3's pool: many short requests share a few connections. Not in a Django-Q2
     # cluster, which forks its workers: a pool's open sockets must never cross a fork, so
     # each worker process keeps its own persistent connection instead.
-    DATABASE_POOL = env_bool("DATABASE_POOL", "qcluster" not in sys.argv)
+    DATABASE_POOL = env_bool("DATABASE_POOL", not {"qcluster", "run_worker"} & set(sys.argv))
     DATABASES = {
         "default": dj_database_url.parse(
             DATABASE_URL, conn_max_age=0 if DATABASE_POOL else 300, conn_health_checks=True
