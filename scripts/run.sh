@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Serve the shop over ASGI (uvicorn) with one Django-Q2 cluster per task queue beside it:
-# critical (payments, refunds), emails, analytics (reports, exports) and default. Each cluster
-# is its own process group (setsid), so Ctrl+C reaches only uvicorn and this script, which then
-# stops every cluster gracefully (SIGTERM to its main process) and kills what is left of it.
+# Serve the shop over ASGI (uvicorn) with one worker per task queue beside it: critical
+# (payments, refunds), emails, analytics (reports, exports) and default.
+#
+# This script is the process manager of `make run`: every process runs in a supervise loop
+# that starts it again a second after it exits, whatever killed it. Each worker
+# (`manage.py run_worker <queue>`) supervises its own cluster in turn, and its processes die
+# with it. Ctrl+C (or SIGTERM) stops everything: SIGTERM to each process, up to 15 s for
+# running tasks to finish (an unfinished one is redelivered later), then SIGKILL.
 set -euo pipefail
 host="${1:-127.0.0.1}"
 port="${2:-8000}"
@@ -10,32 +14,51 @@ py=.venv/bin/python
 queues=(critical emails analytics default)
 mkdir -p var
 
-declare -A pids=()
-web_pid=""
+declare -A loops=()
+
+# supervise NAME LOG COMMAND...: run COMMAND, and run it again whenever it exits.
+supervise() {
+  local name=$1 log=$2 child="" code msg
+  shift 2
+  trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0' TERM
+  while :; do
+    "$@" >>"$log" 2>&1 &
+    child=$!
+    code=0
+    wait "$child" || code=$?
+    msg="$(date +%T) $name stopped (exit code $code); starting it again in 1 s"
+    echo "$msg" >&2
+    [ "$log" = /dev/stdout ] || echo "$msg" >>"$log"
+    sleep 1
+  done
+}
 
 stop_all() {
   trap - EXIT INT TERM
-  local queue alive
-  [ -n "$web_pid" ] && kill -TERM "$web_pid" 2>/dev/null || true
-  for queue in "${!pids[@]}"; do kill -TERM "${pids[$queue]}" 2>/dev/null || true; done
-  # Up to 15 s for running tasks to finish; an unfinished one is redelivered later.
+  local name alive
+  for name in "${!loops[@]}"; do kill -TERM "${loops[$name]}" 2>/dev/null || true; done
   for _ in $(seq 150); do
     alive=0
-    for queue in "${!pids[@]}"; do
-      if kill -0 "${pids[$queue]}" 2>/dev/null; then alive=1; fi
+    for name in "${!loops[@]}"; do
+      if kill -0 "${loops[$name]}" 2>/dev/null; then alive=1; fi
     done
     [ "$alive" = 0 ] && break
     sleep 0.1
   done
-  for queue in "${!pids[@]}"; do kill -KILL -- "-${pids[$queue]}" 2>/dev/null || true; done
+  # Whatever did not stop in time goes now (a worker's cluster dies with its main process).
+  pkill -KILL -P "$(IFS=,; echo "${loops[*]}")" 2>/dev/null || true
+  for name in "${!loops[@]}"; do kill -KILL "${loops[$name]}" 2>/dev/null || true; done
 }
 trap stop_all EXIT
 trap 'exit 130' INT TERM
 
 for queue in "${queues[@]}"; do
-  Q_CLUSTER_NAME="$queue" setsid "$py" manage.py qcluster >"var/qcluster-$queue.log" 2>&1 &
-  pids[$queue]=$!
+  supervise "worker $queue" "var/worker-$queue.log" "$py" manage.py run_worker "$queue" &
+  loops[$queue]=$!
 done
+supervise web /dev/stdout "$py" -m uvicorn project.asgi:application \
+  --host "$host" --port "$port" --log-level warning &
+loops[web]=$!
 
 cat <<MSG
 
@@ -44,13 +67,11 @@ cat <<MSG
     shopper@example.com   a shopper with a saved address
     vendor@example.com    member of the first vendor (backoffice at /backoffice/)
     staff@example.com     staff and superuser (admin at /admin/)
-  Emails are written to var/mail/. Task workers, one cluster per queue, log to
-  var/qcluster-<queue>.log (pids: $(for q in "${queues[@]}"; do printf '%s=%s ' "$q" "${pids[$q]}"; done)).
+  Emails are written to var/mail/. The task workers log
+  to var/worker-<queue>.log; the server or a worker that stops is started again.
   Test cards: 4242 4242 4242 4242 approves, 4000 0000 0000 0002 is declined.
   Press Ctrl+C to stop.
 
 MSG
-# In the background and waited for, so a TERM or INT to this script runs the trap at once.
-"$py" -m uvicorn project.asgi:application --host "$host" --port "$port" --log-level warning &
-web_pid=$!
-wait "$web_pid"
+# Waited for in the background, so a TERM or INT to this script runs the trap at once.
+wait "${loops[web]}"
