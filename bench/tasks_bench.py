@@ -1,6 +1,6 @@
 """Background-work benchmark: tasks per second per queue, and payment latency.
 
-Runs the production shape on the local PostgreSQL and Redis with real `manage.py qcluster`
+Runs the production shape on the local PostgreSQL and Redis with real `manage.py run_worker`
 processes, one per queue, at their configured worker counts (Q_WORKERS_<QUEUE>):
 
 - throughput: N trivial tasks enqueued on a queue, timed from the first enqueue until the
@@ -71,19 +71,28 @@ def ensure_database() -> None:
 
 
 def start_cluster(queue: str) -> subprocess.Popen:
-    log = (WORK_DIR / f"qcluster-{queue}.log").open("ab")
+    log = (WORK_DIR / f"worker-{queue}.log").open("ab")
+    heartbeat = WORK_DIR / f"worker-{queue}.alive"
+    heartbeat.unlink(missing_ok=True)
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py
-        [sys.executable, str(BASE_DIR / "manage.py"), "qcluster"],
+        [
+            sys.executable,
+            str(BASE_DIR / "manage.py"),
+            "run_worker",
+            queue,
+            "--heartbeat-file",
+            str(heartbeat),
+        ],
         cwd=BASE_DIR,
-        env={**ENV, "Q_CLUSTER_NAME": queue, "LOG_LEVEL": "INFO"},
+        env={**ENV, "LOG_LEVEL": "INFO"},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     deadline = time.monotonic() + 30
-    while "running." not in (WORK_DIR / f"qcluster-{queue}.log").read_text(errors="replace"):
+    while not heartbeat.exists():
         if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"qcluster {queue} did not start; see {WORK_DIR}")
+            raise RuntimeError(f"worker {queue} did not start; see {WORK_DIR}")
         time.sleep(0.1)
     return process
 

@@ -1,4 +1,4 @@
-"""Tasks for bench/tasks_bench.py (importable by the qcluster workers)."""
+"""Tasks for bench/tasks_bench.py (importable by the run_worker processes)."""
 
 from django.tasks import task
 

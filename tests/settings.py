@@ -15,7 +15,7 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     )
 
 # The general suite runs tasks inline (Django's immediate backend); the background tests
-# switch to the Django-Q2 backend and start real qcluster worker processes.
+# switch to the Django-Q2 backend and start real run_worker processes.
 TASKS = {
     "default": {**TASKS["default"], "BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}
 }

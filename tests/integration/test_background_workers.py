@@ -1,4 +1,4 @@
-"""Real Django-Q2 clusters (`manage.py qcluster` processes) running the tasks backend."""
+"""Real Django-Q2 clusters (`manage.py run_worker` processes) running the tasks backend."""
 
 import json
 import os
