@@ -45,10 +45,14 @@ def queue_stats() -> dict[str, dict]:
     """
     now = timezone.now()
     stall_after = datetime.timedelta(seconds=settings.Q_STALL_SECONDS)
+    recent = Q(last_attempted_at__gte=now - stall_after)
     rows = (
-        TaskRecord.objects.filter(status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING])
+        TaskRecord.objects.filter(
+            Q(status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING]) | recent
+        )
         .values("queue")
         .annotate(
+            started_lately=Count("id", filter=recent),
             depth=Count("id", filter=Q(status=TaskResultStatus.READY, next_attempt_at__lte=now)),
             scheduled=Count("id", filter=Q(status=TaskResultStatus.READY, next_attempt_at__gt=now)),
             running=Count("id", filter=Q(status=TaskResultStatus.RUNNING)),
@@ -58,13 +62,8 @@ def queue_stats() -> dict[str, dict]:
             ),
         )
     )
-    recently_started = set(
-        TaskRecord.objects.filter(last_attempted_at__gte=now - stall_after)
-        .values_list("queue", flat=True)
-        .distinct()
-    )
     stats = {
-        queue: {"depth": 0, "scheduled": 0, "running": 0, "oldest_age": 0.0}
+        queue: {"depth": 0, "scheduled": 0, "running": 0, "oldest_age": 0.0, "started_lately": 0}
         for queue in conf.queue_names()
     }
     for row in rows:
@@ -74,18 +73,22 @@ def queue_stats() -> dict[str, dict]:
             "scheduled": row["scheduled"],
             "running": row["running"],
             "oldest_age": (now - oldest).total_seconds() if oldest else 0.0,
+            "started_lately": row["started_lately"],
         }
     for queue, values in stats.items():
         values["unacknowledged_seconds"] = broker.unacknowledged_seconds(queue)
         values["stalled"] = (
-            values["oldest_age"] > stall_after.total_seconds() and queue not in recently_started
+            values["oldest_age"] > stall_after.total_seconds() and not values["started_lately"]
         ) or values["unacknowledged_seconds"] > conf.queue_timeout(queue) + settings.Q_STALL_SECONDS
     return stats
 
 
 class TaskCollector:
+    def __init__(self, stats: dict[str, dict] | None = None):
+        self.stats = stats
+
     def collect(self):
-        stats = queue_stats()
+        stats = self.stats if self.stats is not None else queue_stats()
         depth = GaugeMetricFamily(
             "bazaar_task_queue_depth", "Tasks ready to run and waiting, per queue", labels=["queue"]
         )
@@ -180,9 +183,9 @@ def _duration_histogram():
     return histogram
 
 
-def build_registry() -> CollectorRegistry:
+def build_registry(stats: dict[str, dict] | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(TaskCollector())
+    registry.register(TaskCollector(stats))
     registry.register(OutboxCollector())
     return registry
 

@@ -27,5 +27,5 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return HttpResponseForbidden("Forbidden\n", content_type="text/plain")
     stats = monitoring.queue_stats()
     monitoring.check_queue_depths(stats)
-    registry = monitoring.build_registry()
+    registry = monitoring.build_registry(stats)
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
