@@ -147,6 +147,8 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", "bazaar"),
+            # A Redis that hangs must not hang a request or a worker's guard loop for long.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 3},
         }
     }
     CHANNEL_LAYERS = {
