@@ -221,7 +221,7 @@ class SupervisedSentinel(Sentinel):
 class ClusterSupervisor:
     """The main process of `run_worker`: one cluster at a time, restarted whenever it ends."""
 
-    RESTART_DELAYS = (0.5, 1, 2, 5, 10, 30)  # seconds, after quick successive failures
+    RESTART_DELAYS = (0.5, 1, 2, 5)  # seconds, after quick successive failures
     STABLE_AFTER = 60  # seconds a cluster must live for the delay to start over
 
     def __init__(self, *, queue: str, heartbeat_file: Path | None, stop_timeout: float):
