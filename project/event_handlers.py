@@ -52,6 +52,7 @@ HANDLERS: dict[str, list[str]] = {
     ],
     "RefundIssued": [
         "shop.handlers.publish_order_status",
+        "shop.handlers.send_refund_email",
     ],
     "UserRegistered": [
         "accounts.handlers.send_verification_email",

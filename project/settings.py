@@ -298,14 +298,22 @@ PAYMENT_CURRENCY = env("PAYMENT_CURRENCY", "EUR")
 SIMULATED_GATEWAY_LATENCY_MS = int(env("SIMULATED_GATEWAY_LATENCY_MS", "0"))
 # Share of simulated gateway calls that fail transiently (0.0-1.0), to exercise retries.
 SIMULATED_GATEWAY_FAILURE_RATE = float(env("SIMULATED_GATEWAY_FAILURE_RATE", "0"))
+# Share of simulated charges and refunds recorded whose reply is then lost (a GatewayError).
+SIMULATED_GATEWAY_LOST_RESPONSE_RATE = float(env("SIMULATED_GATEWAY_LOST_RESPONSE_RATE", "0"))
 # The simulated processor's own ledger, outside our database and its transactions.
 SIMULATED_GATEWAY_LEDGER_PATH = Path(
     env("SIMULATED_GATEWAY_LEDGER_PATH", str(VAR_DIR / "simulated_gateway.sqlite3"))
 )
 # A payment or refund processing longer than this is re-enqueued by the sweeper.
 PAYMENT_STUCK_AFTER_SECONDS = int(env("PAYMENT_STUCK_AFTER_SECONDS", "120"))
-# After this long, a payment the processor still answers with transient errors is failed.
-PAYMENT_RETRY_WINDOW_SECONDS = int(env("PAYMENT_RETRY_WINDOW_SECONDS", "900"))
+# A charge is sent (or sent again) only this long after checkout; later a payment is only
+# looked up at the processor by its key (found: applied; nothing there: failed, pay again).
+PAYMENT_CHARGE_WINDOW_SECONDS = int(env("PAYMENT_CHARGE_WINDOW_SECONDS", "900"))
+# A payment given up on (nothing found at the processor) is looked up again for this long,
+# each one at most every PAYMENT_RECONCILE_EVERY_SECONDS: a charge that landed after all is
+# applied (the order paid) or refunded automatically.
+PAYMENT_RECONCILE_HOURS = float(env("PAYMENT_RECONCILE_HOURS", "24"))
+PAYMENT_RECONCILE_EVERY_SECONDS = int(env("PAYMENT_RECONCILE_EVERY_SECONDS", "600"))
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET")
 # Only to point the adapter at a local stand-in of the Stripe API (tests, demos).

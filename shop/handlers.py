@@ -52,6 +52,12 @@ def send_payment_failed_email(event: Event) -> None:
     email_tasks.send_payment_failed.enqueue(event.order_id)
 
 
+def send_refund_email(event: Event) -> None:
+    """RefundIssued: tell the shopper about a refund they did not ask for (a charge captured
+    after its order stopped awaiting payment); the task sends only for those."""
+    email_tasks.send_refund_notice.enqueue(event.refund_id)
+
+
 def send_shipment_email(event: Event) -> None:
     """OrderShipped: the carrier and tracking number, to the shopper (once per event)."""
     backoffice_tasks.send_shipment_email.enqueue(

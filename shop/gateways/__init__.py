@@ -78,7 +78,9 @@ class PaymentGateway(abc.ABC):
         """Charge a token once per idempotency key; raises GatewayError on a transient failure.
 
         A repeated call with the same key returns the first call's result and never charges
-        again, however long after the first call it comes.
+        again (Stripe keeps keys for 24 hours, so callers send a charge again only within
+        PAYMENT_CHARGE_WINDOW_SECONDS and otherwise ask `retrieve_charge`). A GatewayError
+        says nothing about whether the charge was made: ask `retrieve_charge`.
         """
 
     @abc.abstractmethod
@@ -87,7 +89,27 @@ class PaymentGateway(abc.ABC):
     ) -> RefundResult:
         """Refund part or all of a captured charge once per idempotency key.
 
-        Raises GatewayError on a transient failure; a refused refund is a failed RefundResult.
+        Raises GatewayError on a transient failure, which says nothing about whether the refund
+        was made (ask `retrieve_refund`); a refused refund is a failed RefundResult.
+        """
+
+    @abc.abstractmethod
+    def retrieve_charge(self, *, idempotency_key: str) -> ChargeResult | None:
+        """What the processor holds under a charge's idempotency key; never charges.
+
+        The charge's result (captured or declined) if one was made with this key, None when the
+        processor answered and has no charge under it. Raises GatewayError when the processor
+        cannot be asked (or the charge is still being decided): the outcome stays unknown.
+        """
+
+    @abc.abstractmethod
+    def retrieve_refund(
+        self, *, charge_reference: str, idempotency_key: str
+    ) -> RefundResult | None:
+        """What the processor holds under a refund's idempotency key; never refunds.
+
+        The refund's result if one was made with this key against the charge, None when the
+        processor answered and has none. Raises GatewayError when it cannot be asked.
         """
 
 

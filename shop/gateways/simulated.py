@@ -9,8 +9,17 @@ our database transaction: a SQLite file of its own (`SIMULATED_GATEWAY_LEDGER_PA
 with its own `sqlite3` connection for every call. The file is shared by the web and worker
 processes of one machine, works with no other service running, and survives restarts, so a
 retry in another worker (or after a crash) replays the first result for its idempotency key,
-as Stripe does. `SIMULATED_GATEWAY_LATENCY_MS` and `SIMULATED_GATEWAY_FAILURE_RATE` add delay
-and random transient failures so retries can be exercised.
+as Stripe does. `retrieve_charge` and `retrieve_refund` look an entry up by its key.
+
+Faults, so retries and reconciliation can be exercised (also across processes, by a chaos run):
+- `SIMULATED_GATEWAY_LATENCY_MS`: each call's round trip, half on the way to the processor and
+  half on the way back (after a charge or refund is recorded: a worker killed then has charged).
+- `SIMULATED_GATEWAY_FAILURE_RATE`: share of calls that fail transiently before reaching it.
+- `SIMULATED_GATEWAY_LOST_RESPONSE_RATE`: share of charges and refunds that are recorded and
+  then raise GatewayError, as if the reply was lost on the way back.
+- An outage, switched on for every process at once in the ledger file (`set_outage`,
+  `clear_outage`, or `manage.py simulated_gateway outage`): every charge, refund and lookup
+  raises GatewayError until it ends. Tokenizing stays local and keeps working.
 """
 
 import contextlib
@@ -63,7 +72,11 @@ CREATE TABLE IF NOT EXISTS ledger (
 );
 CREATE INDEX IF NOT EXISTS ledger_reference ON ledger (reference);
 CREATE INDEX IF NOT EXISTS ledger_charge_reference ON ledger (charge_reference);
+CREATE TABLE IF NOT EXISTS faults (name TEXT PRIMARY KEY, until TEXT NOT NULL);
 """
+OUTAGE = "outage"
+# An outage set without an end lasts until it is cleared.
+FOREVER = datetime.datetime.max.replace(tzinfo=datetime.UTC)
 _COLUMNS = (
     "idempotency_key, kind, fingerprint, status, reference, charge_reference, amount, "
     "currency, failure_code, failure_message, created_at"
@@ -198,18 +211,21 @@ class SimulatedGateway(PaymentGateway):
         self, *, token: str, amount: Decimal, currency: str, idempotency_key: str
     ) -> ChargeResult:
         self._network()
+        result = self._record_charge(token, amount, currency, idempotency_key)
+        self._reply()
+        return result
+
+    @staticmethod
+    def _record_charge(
+        token: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> ChargeResult:
         amount = Decimal(amount).quantize(CENT)
         fingerprint = _fingerprint("charge", token, amount, currency)
         with _ledger() as connection:
             first = _find(connection, idempotency_key)
             if first is not None:
                 _check_replay(first, fingerprint)
-                return ChargeResult(
-                    status=first.status,
-                    reference=first.reference,
-                    failure_code=first.failure_code,
-                    failure_message=first.failure_message,
-                )
+                return _charge_result(first)
             outcome = _outcome(token)
             if outcome == ERROR:
                 # Nothing happened at the processor, so nothing is recorded: a retry with the
@@ -238,17 +254,21 @@ class SimulatedGateway(PaymentGateway):
         self, *, charge_reference: str, amount: Decimal, currency: str, idempotency_key: str
     ) -> RefundResult:
         self._network()
+        result = self._record_refund(charge_reference, amount, currency, idempotency_key)
+        self._reply()
+        return result
+
+    @staticmethod
+    def _record_refund(
+        charge_reference: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> RefundResult:
         amount = Decimal(amount).quantize(CENT)
         fingerprint = _fingerprint("refund", charge_reference, amount, currency)
         with _ledger() as connection:
             first = _find(connection, idempotency_key)
             if first is not None:
                 _check_replay(first, fingerprint)
-                return RefundResult(
-                    status=first.status,
-                    reference=first.reference,
-                    failure_message=first.failure_message,
-                )
+                return _refund_result_of(first)
             result = _refund_result(connection, charge_reference, amount, currency)
             _insert(
                 connection,
@@ -268,6 +288,68 @@ class SimulatedGateway(PaymentGateway):
             )
         return result
 
+    def retrieve_charge(self, *, idempotency_key: str) -> ChargeResult | None:
+        self._network()
+        entry = _lookup("charge", idempotency_key)
+        result = _charge_result(entry) if entry is not None else None
+        self._reply(may_lose=False)
+        return result
+
+    def retrieve_refund(
+        self, *, charge_reference: str, idempotency_key: str
+    ) -> RefundResult | None:
+        self._network()
+        entry = _lookup("refund", idempotency_key)
+        found = entry is not None and entry.charge_reference == charge_reference
+        result = _refund_result_of(entry) if found else None
+        self._reply(may_lose=False)
+        return result
+
+    @staticmethod
+    def set_outage(*, until: datetime.datetime | None = None) -> None:
+        """Make every charge, refund and lookup fail, in every process, until `until` (or until
+        `clear_outage`)."""
+        with _ledger() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO faults (name, until) VALUES (?, ?)",
+                (OUTAGE, (until or FOREVER).astimezone(datetime.UTC).isoformat()),
+            )
+
+    @staticmethod
+    def clear_outage() -> None:
+        with _ledger() as connection:
+            connection.execute("DELETE FROM faults WHERE name = ?", (OUTAGE,))
+
+    @staticmethod
+    def outage_until() -> datetime.datetime | None:
+        """When the outage ends (FOREVER: when cleared), or None when there is none."""
+        with _reader() as connection:
+            row = connection.execute(
+                "SELECT until FROM faults WHERE name = ?", (OUTAGE,)
+            ).fetchone()
+        if row is None:
+            return None
+        until = datetime.datetime.fromisoformat(row["until"])
+        return until if until > datetime.datetime.now(datetime.UTC) else None
+
+    @staticmethod
+    def ledger_net(*, currency: str | None = None) -> Decimal:
+        """Captured charges minus succeeded refunds: what the processor says shoppers paid."""
+        entries = [
+            entry
+            for entry in SimulatedGateway.ledger_charges() + SimulatedGateway.ledger_refunds()
+            if currency is None or entry.currency == currency
+        ]
+        captured = sum(
+            (e.amount for e in entries if e.kind == "charge" and e.status == "captured"),
+            Decimal("0.00"),
+        )
+        refunded = sum(
+            (e.amount for e in entries if e.kind == "refund" and e.status == "succeeded"),
+            Decimal("0.00"),
+        )
+        return captured - refunded
+
     @staticmethod
     def ledger_charges(*, idempotency_key: str | None = None) -> list[LedgerEntry]:
         """The charges the processor recorded (declines too), oldest first; for tests and demos."""
@@ -280,13 +362,61 @@ class SimulatedGateway(PaymentGateway):
 
     @staticmethod
     def _network() -> None:
-        """The trip to the processor: latency, and now and then a transient failure."""
-        latency = settings.SIMULATED_GATEWAY_LATENCY_MS
-        if latency:
-            time.sleep(latency / 1000)
+        """The trip to the processor: an outage, latency, now and then a transient failure."""
+        if SimulatedGateway.outage_until() is not None:
+            raise GatewayError("The payment processor is unavailable (simulated outage).")
+        _sleep_half_the_round_trip()
         rate = settings.SIMULATED_GATEWAY_FAILURE_RATE
         if rate and random.random() < rate:
             raise GatewayError("The payment processor could not be reached.")
+
+    @staticmethod
+    def _reply(*, may_lose: bool = True) -> None:
+        """The trip back: latency, and now and then (a charge's or refund's) reply lost after
+        the processor acted."""
+        _sleep_half_the_round_trip()
+        rate = settings.SIMULATED_GATEWAY_LOST_RESPONSE_RATE
+        if may_lose and rate and random.random() < rate:
+            raise GatewayError("The payment processor's reply was lost.")
+
+
+def _sleep_half_the_round_trip() -> None:
+    latency = settings.SIMULATED_GATEWAY_LATENCY_MS
+    if latency:
+        time.sleep(latency / 2000)
+
+
+@contextlib.contextmanager
+def _reader() -> Iterator[sqlite3.Connection]:
+    """A read-only look at the ledger file (no write lock)."""
+    path = Path(settings.SIMULATED_GATEWAY_LEDGER_PATH)
+    connection = sqlite3.connect(_ensure_ledger(path), timeout=30)
+    try:
+        connection.row_factory = sqlite3.Row
+        yield connection
+    finally:
+        connection.close()
+
+
+def _lookup(kind: str, idempotency_key: str) -> LedgerEntry | None:
+    with _reader() as connection:
+        entry = _find(connection, idempotency_key)
+    return entry if entry is not None and entry.kind == kind else None
+
+
+def _charge_result(entry: LedgerEntry) -> ChargeResult:
+    return ChargeResult(
+        status=entry.status,
+        reference=entry.reference,
+        failure_code=entry.failure_code,
+        failure_message=entry.failure_message,
+    )
+
+
+def _refund_result_of(entry: LedgerEntry) -> RefundResult:
+    return RefundResult(
+        status=entry.status, reference=entry.reference, failure_message=entry.failure_message
+    )
 
 
 def _now() -> str:

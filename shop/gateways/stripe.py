@@ -10,6 +10,14 @@ response to a retry instead of charging or refunding again. Retries are the task
 job, so the client's own network retries are off. Amounts are sent in cents: only
 two-decimal currencies (EUR, USD, ...) are supported.
 
+Lookups by key (`retrieve_charge`, `retrieve_refund`), for a reply that never came: the key
+also travels as `metadata[bazaar_idempotency_key]`. A PaymentIntent is found with the Search
+API (`metadata['bazaar_idempotency_key']:'<key>'`), which Stripe documents as eventually
+consistent (usually under a minute behind): "nothing there" right after a lost reply can be
+stale, which is why a payment given up on is looked up again for PAYMENT_RECONCILE_HOURS (and
+the payment_intent.succeeded webhook settles it too). Refunds are listed per PaymentIntent,
+which is read-after-write consistent.
+
 Settings: STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET (shop.views.webhooks) and STRIPE_API_BASE
 (only to point at a local stand-in of the API in tests and demos).
 """
@@ -29,6 +37,9 @@ from shop.gateways import (
 )
 
 TRANSIENT_ERRORS = (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError)
+# PaymentIntent states in which no money moved and none will without another confirmation.
+UNCHARGED_STATES = {"requires_confirmation", "canceled"}
+METADATA_KEY = "bazaar_idempotency_key"
 DECLINED_MESSAGE = "Your card was declined."
 AUTHENTICATION_MESSAGE = (
     "Your bank asked to confirm this payment, which this checkout cannot do yet. "
@@ -80,7 +91,7 @@ class StripeGateway(PaymentGateway):
                     # Cards only, no redirect-based methods: the charge completes server-side.
                     "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
                     # Lets the webhook find the payment even if our record of the call was lost.
-                    "metadata": {"bazaar_idempotency_key": idempotency_key},
+                    "metadata": {METADATA_KEY: idempotency_key},
                 },
                 options={"idempotency_key": idempotency_key},
             )
@@ -136,7 +147,7 @@ class StripeGateway(PaymentGateway):
                 params={
                     "payment_intent": charge_reference,
                     "amount": to_cents(amount),
-                    "metadata": {"bazaar_idempotency_key": idempotency_key},
+                    "metadata": {METADATA_KEY: idempotency_key},
                 },
                 options={"idempotency_key": idempotency_key},
             )
@@ -146,6 +157,49 @@ class StripeGateway(PaymentGateway):
             raise GatewayError(str(exc)) from exc
         except stripe.InvalidRequestError as exc:
             return RefundResult(status="failed", failure_message=exc.user_message or str(exc))
+        return self._refund_result(refund)
+
+    def retrieve_charge(self, *, idempotency_key: str) -> ChargeResult | None:
+        try:
+            found = self.client.v1.payment_intents.search(
+                params={"query": f"metadata['{METADATA_KEY}']:'{_quoted(idempotency_key)}'"}
+            )
+        except (*TRANSIENT_ERRORS, stripe.InvalidRequestError) as exc:
+            # A search Stripe refuses (e.g. unavailable for the account) is no answer either.
+            raise GatewayError(str(exc)) from exc
+        intents = sorted(found.data, key=lambda intent: intent.to_dict().get("created") or 0)
+        if not intents:
+            return None
+        # One PaymentIntent per key; should a second exist, the one that took money matters.
+        succeeded = [intent for intent in intents if intent.status == "succeeded"]
+        intent = succeeded[0] if succeeded else intents[-1]
+        if intent.status in UNCHARGED_STATES or (
+            intent.status == "requires_payment_method"
+            and not intent.to_dict().get("last_payment_error")
+        ):
+            return None
+        return self._charge_result(intent)
+
+    def retrieve_refund(
+        self, *, charge_reference: str, idempotency_key: str
+    ) -> RefundResult | None:
+        try:
+            refunds = self.client.v1.refunds.list(
+                params={"payment_intent": charge_reference, "limit": 100}
+            )
+            for refund in refunds.auto_paging_iter():
+                if (refund.to_dict().get("metadata") or {}).get(METADATA_KEY) == idempotency_key:
+                    return self._refund_result(refund)
+        except TRANSIENT_ERRORS as exc:
+            raise GatewayError(str(exc)) from exc
+        except stripe.InvalidRequestError as exc:
+            if exc.code == "resource_missing":
+                return None  # no such PaymentIntent: nothing was refunded against it
+            raise GatewayError(str(exc)) from exc
+        return None
+
+    @staticmethod
+    def _refund_result(refund) -> RefundResult:
         if refund.status in {"succeeded", "pending"}:
             # "pending": accepted and on its way to the card; Stripe does not take it back.
             return RefundResult(status="succeeded", reference=refund.id)
@@ -154,3 +208,8 @@ class StripeGateway(PaymentGateway):
             reference=refund.id,
             failure_message=f"The refund {refund.status}: {refund.to_dict().get('failure_reason')}",
         )
+
+
+def _quoted(value: str) -> str:
+    """A value inside a single-quoted Search query string."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")

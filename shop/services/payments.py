@@ -6,10 +6,20 @@ records the outcome. Only the gateway's token, the card brand and the last four 
 this module.
 
 Exactly once: the key is stored with the payment row before any gateway call and every call
-for that payment sends it, so a rerun (retry, duplicate delivery, sweeper, worker killed
-between the charge and our commit) is answered by the processor's replay of the first result
-instead of a second charge. The payment row is locked (`SELECT ... FOR UPDATE`) across the
-call, so concurrent runs for one payment wait and then find it settled.
+for that payment sends it, so a rerun (retry, duplicate delivery, worker killed between the
+charge and our commit) is answered by the processor's replay of the first result instead of
+a second charge. The payment row is locked (`SELECT ... FOR UPDATE`) across the call, so
+concurrent runs for one payment wait and then find it settled.
+
+Never failed while it may have been charged: a transient GatewayError says nothing about
+whether the charge went through, so the payment is looked up at the processor by its key
+(`retrieve_charge`). Found: applied as usual. Nothing there: retried, and after the task's
+last attempt failed with "processing_error" so the order can be paid again. The processor
+unreachable: the outcome is unknown; the payment stays processing with
+`outcome_unknown_since` set (the order page says so, and no second payment can start) until
+the sweeper's `reconcile_payment` learns the outcome. A payment given up on is looked up
+again for PAYMENT_RECONCILE_HOURS: a charge that landed after all pays the order, or is
+refunded in full (with an email) when the order no longer awaits payment.
 """
 
 import logging
@@ -25,7 +35,7 @@ from django.utils import timezone
 from project import events
 from project.errors import DomainError
 from shop import events as shop_events
-from shop.gateways import CardToken, ChargeResult, GatewayError, get_gateway
+from shop.gateways import CardToken, ChargeResult, GatewayError, PaymentGateway, get_gateway
 from shop.models import Cart, Order, OrderStatus, Payment, PaymentStatus
 from shop.services import cart as cart_services
 from shop.services import orders as order_services
@@ -39,7 +49,9 @@ PROCESSING_ERROR_CODE = GatewayError.code
 PROCESSING_ERROR_MESSAGE = (
     "We could not reach the payment processor. Your order is saved; please try again."
 )
-LATE_CAPTURE_REASON = "Charged after the order stopped awaiting payment"
+# Payments given up on that one sweep hands to `reconcile_payment`, oldest check first.
+RECONCILE_BATCH = 50
+MAX_ATTEMPTS_COUNTED = 32767  # the largest PositiveSmallIntegerField
 
 
 class OrderNotPayable(DomainError):
@@ -79,18 +91,21 @@ def start_payment(*, order: Order, card_token: CardToken) -> Payment:
     return payment
 
 
-def process_payment(*, payment_id: int) -> Payment | None:
+def process_payment(*, payment_id: int, last_attempt: bool = False) -> Payment | None:
     """Charge a pending payment once and apply the outcome; a settled payment is left alone.
 
-    First commits the attempt (processing, processing_started_at), then, holding the payment
-    row lock, calls the gateway with the stored key and records the result in the same
-    transaction. Captured: order paid, PaymentCaptured recorded (its handlers email the
-    shopper and the vendors). Declined: payment failed, order cancelled with its stock
-    returned (OrderCancelled), PaymentFailed(final=True) recorded, items back in the cart. A
-    transient GatewayError is raised for the task backend to retry, until
-    PAYMENT_RETRY_WINDOW_SECONDS after the payment began: then the payment fails with
-    "processing_error", PaymentFailed(final=False) is recorded and the order stays awaiting
-    payment, to be paid again.
+    First commits the attempt (processing, processing_started_at, one more gateway call in
+    `attempts`), then, holding the payment row lock, charges with the stored key and records
+    the result in the same transaction. Captured: order paid, PaymentCaptured recorded (its
+    handlers email the shopper and the vendors). Declined: payment failed, order cancelled
+    with its stock returned (OrderCancelled), PaymentFailed(final=True) recorded, items back
+    in the cart. A transient GatewayError is followed by a lookup by key: a charge found is
+    applied; nothing found raises GatewayError for the task backend to retry, and on the
+    `last_attempt` fails the payment with "processing_error" (PaymentFailed(final=False); the
+    order stays awaiting payment, to be paid again); the processor unreachable marks the
+    outcome unknown and raises to be retried, or on the last attempt leaves the payment
+    processing for the sweeper. Past PAYMENT_CHARGE_WINDOW_SECONDS after checkout the charge
+    is not sent again: the payment is only looked up, as by `reconcile_payment`.
     """
     with transaction.atomic():
         payment = Payment.objects.select_for_update().filter(pk=payment_id).first()
@@ -98,46 +113,88 @@ def process_payment(*, payment_id: int) -> Payment | None:
             return payment
         payment.status = PaymentStatus.PROCESSING
         payment.processing_started_at = timezone.now()
-        payment.save(update_fields=["status", "processing_started_at", "updated_at"])
+        # Counted and committed before the call, so a worker killed in it still counts it.
+        payment.attempts = _one_more(payment.attempts)
+        payment.save(update_fields=["status", "processing_started_at", "attempts", "updated_at"])
+    if _past_charge_window(payment):
+        return reconcile_payment(payment_id=payment_id, call_counted=True)
 
     gateway = get_gateway()
+    retry: GatewayError | None = None
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment_id)
         if payment.status != PaymentStatus.PROCESSING:
             return payment
         try:
-            result = gateway.charge(
-                token=payment.payment_method,
-                amount=payment.amount,
-                currency=payment.currency,
-                idempotency_key=payment.idempotency_key,
-            )
-        except GatewayError:
-            if timezone.now() - payment.created_at < timedelta(
-                seconds=settings.PAYMENT_RETRY_WINDOW_SECONDS
-            ):
-                logger.warning("Transient gateway failure for payment %s; will retry", payment.pk)
-                raise
-            logger.warning("Giving up on payment %s after transient failures", payment.pk)
-            _save_outcome(
-                payment,
-                status=PaymentStatus.FAILED,
-                failure_code=PROCESSING_ERROR_CODE,
-                failure_message=PROCESSING_ERROR_MESSAGE,
-            )
-            events.record(
-                shop_events.PaymentFailed(
-                    order_id=payment.order_id,
-                    payment_id=payment.pk,
-                    failure_code=PROCESSING_ERROR_CODE,
-                    failure_message=PROCESSING_ERROR_MESSAGE,
-                    final=False,
-                ),
-                aggregate=(Order._meta.label_lower, payment.order_id),
-            )
-            return payment
-        _apply_result(payment, result)
+            result = _charge_or_find(gateway, payment)
+        except GatewayError as exc:
+            _mark_outcome_unknown(payment)
+            if not last_attempt:
+                logger.warning("Payment %s: outcome unknown; will retry", payment.pk)
+                retry = exc
+            else:
+                logger.warning("Payment %s: outcome unknown; left to the sweeper", payment.pk)
+        else:
+            if result is not None:
+                _apply_result(payment, result)
+            elif last_attempt:
+                logger.warning("Giving up on payment %s: nothing charged", payment.pk)
+                _give_up(payment)
+            else:
+                _save_progress(payment, outcome_unknown_since=None)
+                retry = GatewayError("Nothing was charged yet; the charge will be retried.")
+    if retry is not None:
+        raise retry
     if payment.status == PaymentStatus.FAILED:
+        _refill_cart(payment.order_id)
+    return payment
+
+
+def reconcile_payment(*, payment_id: int, call_counted: bool = False) -> Payment | None:
+    """Learn a payment's outcome from the processor by its key, and apply it; never charges.
+
+    For a payment processing (outcome unknown, or a run that died) and for one given up on
+    ("processing_error"). Locks the payment row across the lookup. Found for a payment in
+    flight: applied as by `process_payment`. Found captured for one given up on: captured,
+    and the order paid, or refunded in full (an automatic refund, with an email) if the
+    order no longer awaits payment. Nothing there: a payment in flight is given up on
+    (failed "processing_error", PaymentFailed(final=False): the order can be paid again); one
+    given up on stays so. The processor unreachable: a payment in flight stays processing
+    with `outcome_unknown_since` set. `call_counted`: the caller committed this call in
+    `attempts` already.
+    """
+    gateway = get_gateway()
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().filter(pk=payment_id).first()
+        if payment is None:
+            return None
+        in_flight = payment.status == PaymentStatus.PROCESSING
+        if not (in_flight or _gave_up(payment)):
+            return payment
+        if not call_counted:
+            payment.attempts = _one_more(payment.attempts)
+        try:
+            found = gateway.retrieve_charge(idempotency_key=payment.idempotency_key)
+        except GatewayError:
+            if in_flight:
+                logger.warning("Payment %s: processor unreachable, outcome unknown", payment.pk)
+                _mark_outcome_unknown(payment)
+            else:
+                _save_progress(payment)
+            return payment
+        if found is None:
+            if in_flight:
+                logger.warning("Giving up on payment %s: nothing charged", payment.pk)
+                _give_up(payment)
+            else:
+                _save_progress(payment)
+        elif in_flight or found.captured:
+            if not in_flight:
+                logger.warning("Payment %s given up on was captured after all", payment.pk)
+            _apply_result(payment, found)
+        else:
+            _save_progress(payment)
+    if in_flight and payment.status == PaymentStatus.FAILED:
         _refill_cart(payment.order_id)
     return payment
 
@@ -151,10 +208,7 @@ def record_charge_result(*, payment: Payment, result: ChargeResult) -> Payment:
     """
     with transaction.atomic():
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
-        gave_up = (
-            locked.status == PaymentStatus.FAILED and locked.failure_code == PROCESSING_ERROR_CODE
-        )
-        applies = locked.status in IN_FLIGHT or (gave_up and result.captured)
+        applies = locked.status in IN_FLIGHT or (_gave_up(locked) and result.captured)
         if applies:
             _apply_result(locked, result)
     if applies and locked.status == PaymentStatus.FAILED:
@@ -163,28 +217,128 @@ def record_charge_result(*, payment: Payment, result: ChargeResult) -> Payment:
 
 
 def sweep_stuck_payments() -> list[int]:
-    """Re-enqueue payments in flight for longer than PAYMENT_STUCK_AFTER_SECONDS.
+    """Hand on payments in flight for longer than PAYMENT_STUCK_AFTER_SECONDS.
 
-    Catches a lost enqueue, a worker that died mid-charge and retries that ran out. Rows
-    locked by a running charge are skipped; each one swept is stamped so the next sweep
-    leaves it alone for another period. Returns the ids enqueued.
+    Catches a lost enqueue and a payment never tried (charged by `process_order_payment`),
+    and a worker that died mid-charge, retries that ran out or an outcome still unknown
+    (looked up by `reconcile_payment`, never charged again). Rows locked by a running charge
+    are skipped; each one swept is stamped so the next sweep leaves it alone for another
+    period. Returns the ids handed on.
     """
     now = timezone.now()
     deadline = now - timedelta(seconds=settings.PAYMENT_STUCK_AFTER_SECONDS)
     with transaction.atomic():
-        ids = list(
+        rows = list(
             Payment.objects.select_for_update(skip_locked=True)
             .annotate(touched_at=Coalesce("processing_started_at", "created_at"))
             .filter(status__in=IN_FLIGHT, touched_at__lt=deadline)
             .order_by("pk")
-            .values_list("pk", flat=True)
+            .values_list("pk", "attempts")
         )
+        ids = [payment_id for payment_id, _ in rows]
         Payment.objects.filter(pk__in=ids).update(processing_started_at=now, updated_at=now)
-        for payment_id in ids:
-            transaction.on_commit(partial(payment_tasks.process_order_payment.enqueue, payment_id))
+        for payment_id, attempts in rows:
+            task = (
+                payment_tasks.reconcile_payment if attempts else payment_tasks.process_order_payment
+            )
+            transaction.on_commit(partial(task.enqueue, payment_id))
     if ids:
         logger.info("Re-enqueued %s stuck payments", len(ids))
     return ids
+
+
+def sweep_given_up_payments() -> list[int]:
+    """Hand payments given up on in the last PAYMENT_RECONCILE_HOURS to `reconcile_payment`.
+
+    Each at most every PAYMENT_RECONCILE_EVERY_SECONDS (its `updated_at` is stamped when
+    handed on) and at most RECONCILE_BATCH per sweep, least recently checked first, so an
+    outage's worth of them is worked through at a modest rate. Returns the ids handed on.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Payment.objects.select_for_update(skip_locked=True)
+            .filter(
+                status=PaymentStatus.FAILED,
+                failure_code=PROCESSING_ERROR_CODE,
+                created_at__gte=now - timedelta(hours=settings.PAYMENT_RECONCILE_HOURS),
+                updated_at__lte=now - timedelta(seconds=settings.PAYMENT_RECONCILE_EVERY_SECONDS),
+            )
+            .order_by("updated_at", "pk")
+            .values_list("pk", flat=True)[:RECONCILE_BATCH]
+        )
+        Payment.objects.filter(pk__in=ids).update(updated_at=now)
+        for payment_id in ids:
+            transaction.on_commit(partial(payment_tasks.reconcile_payment.enqueue, payment_id))
+    return ids
+
+
+def _charge_or_find(gateway: PaymentGateway, payment: Payment) -> ChargeResult | None:
+    """Charge with the payment's key; after a transient error, look the key up.
+
+    The charge's result, or None when the processor answered that it has no charge under
+    the key. Raises GatewayError when it could not be asked: the outcome is unknown. The
+    charge call was counted by the caller; the lookup is counted here.
+    """
+    try:
+        return gateway.charge(
+            token=payment.payment_method,
+            amount=payment.amount,
+            currency=payment.currency,
+            idempotency_key=payment.idempotency_key,
+        )
+    except GatewayError:
+        logger.warning("Transient gateway failure for payment %s; looking it up", payment.pk)
+    payment.attempts = _one_more(payment.attempts)
+    return gateway.retrieve_charge(idempotency_key=payment.idempotency_key)
+
+
+def _gave_up(payment: Payment) -> bool:
+    return payment.status == PaymentStatus.FAILED and payment.failure_code == PROCESSING_ERROR_CODE
+
+
+def _past_charge_window(payment: Payment) -> bool:
+    age = timezone.now() - payment.created_at
+    return age >= timedelta(seconds=settings.PAYMENT_CHARGE_WINDOW_SECONDS)
+
+
+def _one_more(attempts: int) -> int:
+    return min(attempts + 1, MAX_ATTEMPTS_COUNTED)
+
+
+def _mark_outcome_unknown(payment: Payment) -> None:
+    """The processor could not say whether it charged: keep the payment in flight."""
+    _save_progress(payment, outcome_unknown_since=payment.outcome_unknown_since or timezone.now())
+
+
+def _save_progress(payment: Payment, **fields) -> None:
+    """Save the gateway calls counted (and `fields`) on a locked payment; touches updated_at."""
+    for name, value in fields.items():
+        setattr(payment, name, value)
+    payment.save(update_fields=["attempts", *fields, "updated_at"])
+
+
+def _give_up(payment: Payment) -> None:
+    """The processor has no charge under the key: fail the payment; the order stays payable.
+
+    Records PaymentFailed(final=False), inside the caller's transaction.
+    """
+    _save_outcome(
+        payment,
+        status=PaymentStatus.FAILED,
+        failure_code=PROCESSING_ERROR_CODE,
+        failure_message=PROCESSING_ERROR_MESSAGE,
+    )
+    events.record(
+        shop_events.PaymentFailed(
+            order_id=payment.order_id,
+            payment_id=payment.pk,
+            failure_code=PROCESSING_ERROR_CODE,
+            failure_message=PROCESSING_ERROR_MESSAGE,
+            final=False,
+        ),
+        aggregate=(Order._meta.label_lower, payment.order_id),
+    )
 
 
 def _apply_result(payment: Payment, result: ChargeResult) -> None:
@@ -205,7 +359,10 @@ def _apply_result(payment: Payment, result: ChargeResult) -> None:
         if order.status != OrderStatus.PENDING_PAYMENT:
             # Charged for an order that is paid by another payment or cancelled: give it back.
             refund_services.request_refund(
-                order=order, acting_user=None, reason=LATE_CAPTURE_REASON, payment=payment
+                order=order,
+                acting_user=None,
+                reason=refund_services.LATE_CAPTURE_REASON,
+                payment=payment,
             )
             return
         order_services.transition_order(order=order, to=OrderStatus.PAID)
@@ -242,9 +399,8 @@ def _apply_result(payment: Payment, result: ChargeResult) -> None:
 
 
 def _save_outcome(payment: Payment, **fields: str) -> None:
-    for name, value in fields.items():
-        setattr(payment, name, value)
-    payment.save(update_fields=[*fields, "updated_at"])
+    """Settle a locked payment: the outcome is known, so it is no longer unknown."""
+    _save_progress(payment, outcome_unknown_since=None, **fields)
 
 
 def _refill_cart(order_id: int) -> None:

@@ -1,7 +1,13 @@
-"""Refunds: requested by staff (whole order) or by a vendor's cancelled lines, sent by a task.
+"""Refunds: requested by staff (whole order), by a vendor's cancelled lines, or on their own
+for a charge that landed after its order stopped awaiting payment; sent by a task.
 
 Like a charge, a refund is recorded with its idempotency key before the gateway is called,
-and every call for it sends that key, so a rerun can never refund twice.
+and every call for it sends that key, so a rerun can never refund twice. A rerun of a refund
+that may have reached the processor (a worker killed mid-call, a reply lost, an outage)
+first looks the key up (`retrieve_refund`) and sends it again only if the processor has none,
+so even a rerun after the processor has forgotten the key (Stripe: 24 hours) cannot refund
+twice. A refund is never failed for a transient error: it stays processing and is retried,
+by the task and then by the sweeper, until the processor gives an answer.
 """
 
 import logging
@@ -19,7 +25,7 @@ from accounts.models import User
 from project import events
 from project.errors import DomainError
 from shop import events as shop_events
-from shop.gateways import GatewayError, RefundResult, get_gateway
+from shop.gateways import GatewayError, PaymentGateway, RefundResult, get_gateway
 from shop.models import (
     Order,
     OrderLine,
@@ -39,6 +45,9 @@ logger = logging.getLogger(__name__)
 COMMITTED = (RefundStatus.PENDING, RefundStatus.PROCESSING, RefundStatus.SUCCEEDED)
 IN_FLIGHT = (RefundStatus.PENDING, RefundStatus.PROCESSING)
 EXTERNAL_REASON = "Refunded at the payment provider"
+# A charge captured after its order was paid by another payment or cancelled: refunded on its
+# own, and the shopper told why (shop.tasks.emails.send_refund_notice).
+LATE_CAPTURE_REASON = "Charged after the order stopped awaiting payment"
 
 
 class NothingToRefund(DomainError):
@@ -104,18 +113,22 @@ def request_refund(
 def process_refund(*, refund_id: int) -> Refund | None:
     """Send a pending refund to the gateway once and record the outcome; done ones are skipped.
 
-    Commits the attempt first, then holds the refund row lock across the gateway call (with
-    the stored key) and records the result in the same transaction. Succeeded: the payment's
-    refunded_amount grows (a check constraint keeps it within the amount); fully refunded,
-    the payment and the order become refunded; RefundIssued is recorded. A transient
-    GatewayError is raised for the task backend to retry; the sweeper keeps retrying after
-    that, since money owed back is never given up on silently (staff see it processing in
-    the admin).
+    Commits the attempt first, then holds the refund row lock across the gateway calls (with
+    the stored key) and records the result in the same transaction. A refund already
+    processing (an earlier run may have reached the processor) is looked up by its key
+    first and sent again only if the processor has none; a transient GatewayError on the
+    send is followed by a lookup too. Succeeded: the payment's refunded_amount grows (a check
+    constraint keeps it within the amount); fully refunded, the payment and the order become
+    refunded; RefundIssued is recorded. Refused: failed with the processor's message. While
+    the processor cannot answer, GatewayError is raised for the task backend to retry; the
+    sweeper keeps retrying after that, since money owed back is never given up on silently
+    (staff see it processing in the admin).
     """
     with transaction.atomic():
         refund = Refund.objects.select_for_update().filter(pk=refund_id).first()
         if refund is None or refund.status not in IN_FLIGHT:
             return refund
+        sent_before = refund.status == RefundStatus.PROCESSING
         refund.status = RefundStatus.PROCESSING
         refund.processing_started_at = timezone.now()
         refund.save(update_fields=["status", "processing_started_at", "updated_at"])
@@ -126,17 +139,41 @@ def process_refund(*, refund_id: int) -> Refund | None:
         if refund.status != RefundStatus.PROCESSING:
             return refund
         try:
-            result = gateway.refund(
-                charge_reference=refund.payment.gateway_reference,
-                amount=refund.amount,
-                currency=refund.currency,
-                idempotency_key=refund.idempotency_key,
-            )
+            result = _send_or_find(gateway, refund, look_first=sent_before)
         except GatewayError:
             logger.warning("Transient gateway failure for refund %s; will retry", refund.pk)
             raise
         _apply_result(refund, result)
     return refund
+
+
+def _send_or_find(gateway: PaymentGateway, refund: Refund, *, look_first: bool) -> RefundResult:
+    """The refund's result at the processor, sending it only if the processor has none.
+
+    Raises GatewayError while the processor cannot answer, or has nothing yet after a
+    transient failure of the send (the next run looks it up again, then sends again).
+    """
+    reference = refund.payment.gateway_reference
+    if look_first:
+        found = gateway.retrieve_refund(
+            charge_reference=reference, idempotency_key=refund.idempotency_key
+        )
+        if found is not None:
+            return found
+    try:
+        return gateway.refund(
+            charge_reference=reference,
+            amount=refund.amount,
+            currency=refund.currency,
+            idempotency_key=refund.idempotency_key,
+        )
+    except GatewayError:
+        found = gateway.retrieve_refund(
+            charge_reference=reference, idempotency_key=refund.idempotency_key
+        )
+        if found is None:
+            raise
+        return found
 
 
 def record_external_refund(*, payment: Payment, refunded_total: Decimal, reference: str) -> None:

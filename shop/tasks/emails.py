@@ -6,7 +6,8 @@ from django.tasks import task
 from django.urls import reverse
 
 from project import emails
-from shop.models import Order, OrderLine, OrderStatus, PaymentStatus, Vendor
+from shop.models import Order, OrderLine, OrderStatus, PaymentStatus, Refund, RefundStatus, Vendor
+from shop.services import refunds as refund_services
 
 # Critical work (payments) runs above emails, analytics below.
 EMAIL_PRIORITY = 10
@@ -79,6 +80,35 @@ def send_payment_failed(order_id: int) -> bool:
             "cancelled": order.status == OrderStatus.CANCELLED,
             "order_url": emails.absolute_url(order.get_absolute_url()),
             "cart_url": emails.absolute_url(reverse("shop:cart")),
+        },
+    )
+
+
+@task(queue_name="emails", priority=EMAIL_PRIORITY)
+def send_refund_notice(refund_id: int) -> bool:
+    """Tell the shopper that a charge we had reported as failed went through after all and
+    was refunded in full, why, and to which card. Only for such automatic refunds (other
+    refunds are asked for by the shopper, staff or a vendor, and told about by them)."""
+    refund = (
+        Refund.objects.select_related("order__customer", "payment")
+        .filter(pk=refund_id, status=RefundStatus.SUCCEEDED)
+        .first()
+    )
+    if refund is None or refund.reason != refund_services.LATE_CAPTURE_REASON:
+        return False
+    order = refund.order
+    return _send_once(
+        f"late-capture-refund:{refund.idempotency_key}",
+        to=order.customer.email,
+        template="late_capture_refunded",
+        subject=f"We refunded a payment for order {order.number}",
+        context={
+            "name": order.customer.full_name,
+            "order": order,
+            "refund": refund,
+            "payment": refund.payment,
+            "order_paid": order.payments.filter(status=PaymentStatus.CAPTURED).exists(),
+            "order_url": emails.absolute_url(order.get_absolute_url()),
         },
     )
 

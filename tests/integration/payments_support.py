@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from django.db.models import Sum
 from django.utils import timezone
 
 from shop.gateways import simulated
@@ -40,3 +41,19 @@ def charges(payment: Payment, status: str | None = None) -> list:
 
 def money(value: str) -> Decimal:
     return Decimal(value)
+
+
+def paid_according_to_orders() -> Decimal:
+    """What our payments say shoppers paid: captured amounts minus what was refunded."""
+    captured = Payment.objects.filter(status__in=["captured", "refunded"]).aggregate(
+        total=Sum("amount", default=Decimal("0.00"))
+    )["total"]
+    refunded = Payment.objects.aggregate(total=Sum("refunded_amount", default=Decimal("0.00")))[
+        "total"
+    ]
+    return captured - refunded
+
+
+def paid_according_to_processor() -> Decimal:
+    """The simulated processor's ledger: captures minus refunds."""
+    return simulated.SimulatedGateway.ledger_net()

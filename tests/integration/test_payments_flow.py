@@ -131,7 +131,7 @@ def test_decline_is_final_cancels_the_order_returns_stock_and_emails(
     assert message in email.body
     assert "The order was cancelled and you have not been charged." in email.body
 
-    payment_tasks.process_order_payment.call(payment.pk)  # a rerun changes nothing
+    payment_services.process_payment(payment_id=payment.pk)  # a rerun changes nothing
 
     assert Product.objects.get(pk=product.pk).stock == 5
     assert CartItem.objects.get(cart__user=shopper, product=product).quantity == 2
@@ -150,9 +150,11 @@ def test_transient_failure_raises_for_a_retry_and_records_nothing(
     assert result.status == TaskResultStatus.FAILED
     assert result.errors[0].exception_class is GatewayError
     with pytest.raises(GatewayError):
-        payment_tasks.process_order_payment.call(payment.pk)
+        payment_services.process_payment(payment_id=payment.pk)
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.PROCESSING
+    # Each run: the charge, then a lookup by key that found nothing (so the outcome is known).
+    assert (payment.attempts, payment.outcome_unknown_since) == (4, None)
     assert charges(payment) == []
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PENDING_PAYMENT
     assert mail.outbox == []
@@ -173,12 +175,18 @@ def test_a_retry_after_a_transient_failure_replays_the_same_key_and_charges_once
         payment = payment_services.start_payment(order=order, card_token=card())
     settings.SIMULATED_GATEWAY_FAILURE_RATE = 1.0
     with pytest.raises(GatewayError):
-        payment_tasks.process_order_payment.call(payment.pk)
+        payment_services.process_payment(payment_id=payment.pk)
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PROCESSING
+    assert payment.outcome_unknown_since is not None  # the lookup could not reach it either
     settings.SIMULATED_GATEWAY_FAILURE_RATE = 0.0
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert payment_tasks.process_order_payment.call(payment.pk) == PaymentStatus.CAPTURED
+        payment = payment_services.process_payment(payment_id=payment.pk)
 
+    assert payment.status == PaymentStatus.CAPTURED
+    assert payment.outcome_unknown_since is None
+    assert payment.attempts == 3
     assert keys == [payment.idempotency_key] * 2
     assert len(charges(payment, "captured")) == 1
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PAID
@@ -275,7 +283,7 @@ def test_sweeper_re_enqueues_payments_stuck_past_the_deadline(
     with django_capture_on_commit_callbacks(execute=True):
         swept = payment_tasks.sweep_stuck_payments.enqueue()
 
-    assert swept.return_value == {"payments": [stuck.pk, lost.pk], "refunds": []}
+    assert swept.return_value == {"payments": [stuck.pk, lost.pk], "refunds": [], "given_up": []}
     assert ("process_order_payment", [stuck.pk]) in enqueued
     statuses = dict(Payment.objects.values_list("pk", "status"))
     assert statuses == {
@@ -307,29 +315,35 @@ def test_sweep_payments_command(order, django_capture_on_commit_callbacks, capsy
     with django_capture_on_commit_callbacks(execute=True):
         call_command("sweep_payments")
 
-    assert "Re-enqueued 1 payment(s) and 0 refund(s)." in capsys.readouterr().out
+    assert capsys.readouterr().out == (
+        "Re-enqueued 1 payment(s) and 0 refund(s); re-checking 0 payment(s) given up on.\n"
+    )
     assert Payment.objects.get(pk=payment.pk).status == PaymentStatus.CAPTURED
 
 
-def test_transient_failures_past_the_retry_window_fail_the_payment_and_keep_the_order(
-    order, shopper, product, settings, run_commit_hooks
+def test_past_the_charge_window_a_payment_with_nothing_charged_fails_and_keeps_the_order(
+    order, shopper, product, settings, run_commit_hooks, monkeypatch
 ):
-    settings.PAYMENT_RETRY_WINDOW_SECONDS = 900
+    settings.PAYMENT_CHARGE_WINDOW_SECONDS = 900
     with run_commit_hooks():
         payment = payment_services.start_payment(order=order, card_token=card(TRANSIENT))
     Payment.objects.filter(pk=payment.pk).update(
         created_at=timezone.now() - datetime.timedelta(seconds=901)
     )
+    sent = []
+    monkeypatch.setattr(simulated.SimulatedGateway, "charge", lambda self, **kw: sent.append(kw))
 
     with run_commit_hooks():
-        assert payment_tasks.process_order_payment.call(payment.pk) == PaymentStatus.FAILED
+        payment = payment_services.process_payment(payment_id=payment.pk)
 
-    payment.refresh_from_db()
+    assert sent == []  # past the window the charge is never sent again, only looked up
+    assert payment.status == PaymentStatus.FAILED
     assert payment.failure_code == "processing_error"
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PENDING_PAYMENT
     assert Product.objects.get(pk=product.pk).stock == 3
     [email] = mail.outbox
     assert "Your order is saved and you have not been charged." in email.body
+    monkeypatch.undo()
 
     retry = pay(order, run_commit_hooks=run_commit_hooks)
 

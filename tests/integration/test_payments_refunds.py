@@ -210,6 +210,7 @@ def test_worker_killed_after_the_refund_before_our_commit_refunds_once(
         assert payment_tasks.sweep_stuck_payments.enqueue().return_value == {
             "payments": [],
             "refunds": [refund.pk],
+            "given_up": [],
         }
 
     assert len(_gateway_refunds(paid_order)) == 1

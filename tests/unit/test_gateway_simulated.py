@@ -1,11 +1,13 @@
 import datetime
 import logging
+import os
 import re
 import subprocess
 import sys
 from decimal import Decimal
 
 import pytest
+from django.conf import settings as django_settings
 from django.utils import timezone
 
 from shop import gateways
@@ -235,7 +237,7 @@ def test_sleeps_for_the_configured_latency(settings, monkeypatch):
 
     charge(tokenize("4242424242424242"), key="unit-latency")
 
-    assert slept == [0.25]
+    assert slept == [0.125, 0.125]  # there, then back
 
 
 def test_get_gateway_builds_the_configured_class(settings):
@@ -253,3 +255,132 @@ def test_never_logs_the_card_number(caplog):
     assert "4000000000000119" not in caplog.text
     # As a whole word: random token characters may contain any three digits.
     assert not re.search(r"\b987\b", caplog.text)
+
+
+def test_retrieve_charge_finds_what_the_key_charged_and_never_charges():
+    gateway = simulated.SimulatedGateway()
+    captured = charge(tokenize("4242424242424242"), key="unit-find-captured")
+    declined = charge(tokenize("4000000000000002"), key="unit-find-declined")
+
+    assert gateway.retrieve_charge(idempotency_key="unit-find-captured") == captured
+    assert gateway.retrieve_charge(idempotency_key="unit-find-declined") == declined
+    assert gateway.retrieve_charge(idempotency_key="unit-find-nothing") is None
+    assert len(simulated.SimulatedGateway.ledger_charges()) == 2
+
+
+def test_retrieve_refund_finds_the_refund_of_that_key_against_that_charge():
+    gateway = simulated.SimulatedGateway()
+    captured = charge(tokenize("4242424242424242"), key="unit-find-refund-charge")
+    made = refund(captured.reference, key="unit-find-refund", amount="4.00")
+
+    found = gateway.retrieve_refund(
+        charge_reference=captured.reference, idempotency_key="unit-find-refund"
+    )
+    elsewhere = gateway.retrieve_refund(
+        charge_reference="ch_sim_other", idempotency_key="unit-find-refund"
+    )
+    missing = gateway.retrieve_refund(
+        charge_reference=captured.reference, idempotency_key="unit-find-refund-none"
+    )
+
+    assert found == made
+    assert (elsewhere, missing) == (None, None)
+    # A charge's key is not a refund's, and the other way round.
+    assert gateway.retrieve_charge(idempotency_key="unit-find-refund") is None
+
+
+def test_a_lost_response_is_recorded_then_raised_and_found_by_its_key(settings):
+    settings.SIMULATED_GATEWAY_LOST_RESPONSE_RATE = 1.0
+    gateway = simulated.SimulatedGateway()
+    token = tokenize("4242424242424242")
+
+    with pytest.raises(gateways.GatewayError, match="reply was lost"):
+        charge(token, key="unit-lost-charge")
+    [entry] = simulated.SimulatedGateway.ledger_charges()
+    found = gateway.retrieve_charge(idempotency_key="unit-lost-charge")  # lookups are not lost
+    with pytest.raises(gateways.GatewayError, match="reply was lost"):
+        refund(entry.reference, key="unit-lost-refund", amount="10.00")
+    [refunded] = simulated.SimulatedGateway.ledger_refunds()
+
+    assert (found.status, found.reference) == ("captured", entry.reference)
+    assert refunded.amount == Decimal("10.00")
+    settings.SIMULATED_GATEWAY_LOST_RESPONSE_RATE = 0.0
+    assert charge(token, key="unit-lost-charge") == found  # a retry replays, never charges again
+    assert len(simulated.SimulatedGateway.ledger_charges()) == 1
+
+
+def test_an_outage_fails_every_call_until_it_ends_or_is_cleared():
+    gateway = simulated.SimulatedGateway()
+    token = tokenize("4242424242424242")
+    captured = charge(token, key="unit-outage-before")
+
+    simulated.SimulatedGateway.set_outage()
+    calls = [
+        lambda: charge(token, key="unit-outage-during"),
+        lambda: refund(captured.reference, key="unit-outage-refund", amount="1.00"),
+        lambda: gateway.retrieve_charge(idempotency_key="unit-outage-before"),
+        lambda: gateway.retrieve_refund(
+            charge_reference=captured.reference, idempotency_key="unit-outage-refund"
+        ),
+    ]
+    for call in calls:
+        with pytest.raises(gateways.GatewayError, match="outage"):
+            call()
+    assert simulated.SimulatedGateway.outage_until() == simulated.FOREVER
+    assert tokenize("4242424242424242").brand == "Visa"  # tokenizing stays local
+
+    simulated.SimulatedGateway.clear_outage()
+    assert simulated.SimulatedGateway.outage_until() is None
+    assert gateway.retrieve_charge(idempotency_key="unit-outage-during") is None
+    assert len(simulated.SimulatedGateway.ledger_charges()) == 1
+
+    past = timezone.now() - datetime.timedelta(seconds=1)
+    simulated.SimulatedGateway.set_outage(until=past)  # already over
+    assert charge(token, key="unit-outage-after").captured
+
+
+def test_the_outage_switch_reaches_other_processes_through_the_command(ledger_path):
+    """A chaos run switches the outage with the command; workers see it at their next call."""
+    env = {
+        **{name: os.environ[name] for name in ("DATABASE_URL", "REDIS_URL") if name in os.environ},
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PATH": "/usr/bin:/bin",
+        "SIMULATED_GATEWAY_LEDGER_PATH": str(ledger_path),
+    }
+
+    def command(*args):
+        return subprocess.run(
+            [
+                sys.executable,
+                str(django_settings.BASE_DIR / "manage.py"),
+                "simulated_gateway",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        ).stdout
+
+    on = command("outage", "--seconds", "60")
+    until = simulated.SimulatedGateway.outage_until()
+    with pytest.raises(gateways.GatewayError):
+        charge(tokenize("4242424242424242"), key="unit-outage-command")
+    off = command("outage", "--clear")
+
+    assert "outage until " in on
+    assert 55 < (until - timezone.now()).total_seconds() <= 60
+    assert "no outage; 0 capture(s), 0 refund(s), net 0.00." in off
+    assert simulated.SimulatedGateway.outage_until() is None
+    assert charge(tokenize("4242424242424242"), key="unit-outage-command").captured
+
+
+def test_ledger_net_is_captures_minus_refunds():
+    approved = charge(tokenize("4242424242424242"), key="unit-net-1", amount=Decimal("30.00"))
+    charge(tokenize("4242424242424242"), key="unit-net-2", amount=Decimal("12.50"))
+    charge(tokenize("4000000000000002"), key="unit-net-declined", amount=Decimal("99.00"))
+    refund(approved.reference, key="unit-net-r1", amount="10.00")
+    refund(approved.reference, key="unit-net-r2", amount="50.00")  # refused: more than is left
+
+    assert simulated.SimulatedGateway.ledger_net() == Decimal("32.50")
+    assert simulated.SimulatedGateway.ledger_net(currency="USD") == Decimal("0.00")
