@@ -8,33 +8,29 @@ publishes the order's current state, so a redelivery only repeats the same fragm
 from backoffice import tasks as backoffice_tasks
 from project import live
 from project.events import Event
-from shop.models import Order, OrderLine
+from shop.forms import checkout as checkout_forms
+from shop.models import OrderLine
 from shop.selectors import orders as order_selectors
 from shop.tasks import emails as email_tasks
 
-ORDER_PAGE = "shop/orders/detail.html"
-# The fragments of the order page that follow the order's events.
-ORDER_LIVE_PARTIALS = [f"{ORDER_PAGE}#order-status", f"{ORDER_PAGE}#payment-status"]
+# The order page's live fragment: its status, payment, message and actions, all in one.
+ORDER_LIVE_FRAGMENT = "shop/orders/detail.html#order-status"
 
 
-def order_status_context(order: Order, *, live_seq: int) -> dict:
-    """What the order page's live partials need (the same names as the page's view)."""
-    return {
-        "order": order,
-        **order_selectors.get_payment_state(order=order),
-        "shipments": list(order.shipments.select_related("vendor")),
-        "live_seq": live_seq,
-    }
+def order_status_context(state: order_selectors.OrderState) -> dict:
+    """What the order page's live fragment needs (the same names as the page's view). Its
+    Pay now form has no CSRF token here (no request); the page's script supplies it."""
+    return {"order": state.order, "state": state, "card_form": checkout_forms.CardForm()}
 
 
 def publish_order_status(event: Event) -> None:
-    """Push the order page's status and payment fragments to the order's shopper."""
-    order = Order.objects.prefetch_related("payments").filter(pk=event.order_id).first()
-    if order is None:
+    """Push the order page's live fragment to the order's shopper, rendered from the order as
+    it is now (one consistent state, numbered with the last event that state includes)."""
+    state = order_selectors.get_order_state(order_id=event.order_id)
+    if state is None:
         return
-    context = order_status_context(order, live_seq=event.meta.sequence)
-    html = live.render_fragments(ORDER_LIVE_PARTIALS, context)
-    live.publish(live.order_group(order.pk), html)
+    html = live.render_fragments([ORDER_LIVE_FRAGMENT], order_status_context(state))
+    live.publish(live.order_group(state.order.pk), html)
 
 
 def send_order_emails(event: Event) -> None:

@@ -1,7 +1,11 @@
 """Checkout: 1. shipping address, 2. review and pay, 3. the order page (shop.views.orders),
 where the shopper watches the payment, charged in the background, succeed or fail."""
 
+import logging
+
 from django.contrib import messages
+from django.contrib.sessions.backends.base import UpdateError
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
@@ -13,10 +17,13 @@ from accounts.decorators import verified_email_required
 from accounts.models import Address
 from project.errors import DomainError
 from shop.forms import checkout as checkout_forms
-from shop.gateways import get_gateway
+from shop.gateways import CardToken, get_gateway
+from shop.models import Order
 from shop.selectors import cart as cart_selectors
 from shop.services import checkout as checkout_services
 from shop.services import payments as payment_services
+
+logger = logging.getLogger(__name__)
 
 SESSION_ADDRESS_KEY = "checkout_address"
 ADDRESS_FIELDS = ["full_name", "line1", "line2", "city", "postal_code", "country", "phone"]
@@ -78,15 +85,44 @@ def checkout_review(request: HttpRequest) -> HttpResponse:
             except DomainError as exc:
                 messages.error(request, exc.message)
                 return redirect("shop:cart")
-            request.session.pop(SESSION_ADDRESS_KEY, None)
-            # The charge runs in the background; the order page shows its progress and outcome.
-            try:
-                payment_services.start_payment(order=order, card_token=token)
-            except DomainError as exc:
-                messages.error(request, exc.message)
+            # The order has committed: from here on nothing may turn this into an error page.
+            _start_payment(request, order=order, token=token)
+            _forget_address(request)
             return redirect(order)
     context = {"cart": cart, "address": address, "form": form, "step": "review"}
     return render(request, "shop/checkout/review.html", context, status=422 if form.errors else 200)
+
+
+def _start_payment(request: HttpRequest, *, order: Order, token: CardToken) -> None:
+    """Start the order's charge (it runs in the background; the order page shows its progress
+    and outcome). Should the database fail now, the order stays placed and its page says
+    where the payment stands: Pay now if none was recorded; one recorded whose enqueue was
+    lost is found by the payment sweeper."""
+    try:
+        payment_services.start_payment(order=order, card_token=token)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    except DatabaseError:
+        logger.exception("Order %s was placed but its payment could not be started", order.number)
+        messages.warning(
+            request,
+            f"Your order {order.number} is placed, but we could not start its payment. "
+            "If it still awaits payment below, please pay again.",
+        )
+
+
+def _forget_address(request: HttpRequest) -> None:
+    """Drop the address chosen for the order just placed and save the session here rather
+    than in SessionMiddleware, which would turn a failed write (the database gone after the
+    commit) into an error page for a placed order. Failed, the address is only remembered:
+    the next checkout starts from the address step anyway (the cart is empty now)."""
+    request.session.pop(SESSION_ADDRESS_KEY, None)
+    try:
+        request.session.save()
+    except (DatabaseError, UpdateError):
+        logger.warning("Could not save the session after placing an order", exc_info=True)
+    # Saved, or given up on for this response: the middleware must not try again.
+    request.session.modified = False
 
 
 def _initial_choice(request: HttpRequest, addresses: list[Address]) -> str:

@@ -8,17 +8,18 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRefresh
 
 from project.errors import DomainError
 from shop.forms import checkout as checkout_forms
 from shop.gateways import get_gateway
-from shop.models import Order, OrderStatus
+from shop.models import OrderStatus
 from shop.selectors import orders as order_selectors
 from shop.services import payments as payment_services
 
 ORDERS_PER_PAGE = 10
-PAYMENT_STATUS_FRAGMENT = "payment-status"
+ORDER_PAGE = "shop/orders/detail.html"
+# Everything on the order page that changes after checkout: status, payment, message, actions.
+LIVE_FRAGMENT = "order-status"
 
 
 @require_GET
@@ -33,14 +34,12 @@ def order_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    order = order_selectors.access_order(user=request.user, pk=pk)
-    context = _detail_context(order)
-    if request.htmx and request.htmx.target == PAYMENT_STATUS_FRAGMENT:
-        if not context["payment_in_flight"]:
-            # Settled: status, totals and actions change all over the page, so reload it once.
-            return HttpResponseClientRefresh()
-        return render(request, f"shop/orders/detail.html#{PAYMENT_STATUS_FRAGMENT}", context)
-    return render(request, "shop/orders/detail.html", context)
+    # htmx (the poll, the resync after a reconnect) wants only the live fragment: no lines.
+    state = order_selectors.access_order_state(
+        user=request.user, pk=pk, with_lines=not request.htmx
+    )
+    template = f"{ORDER_PAGE}#{LIVE_FRAGMENT}" if request.htmx else ORDER_PAGE
+    return render(request, template, _detail_context(state))
 
 
 @sensitive_post_parameters("card_number", "cvc")
@@ -54,8 +53,8 @@ def retry_payment(request: HttpRequest, pk: int) -> HttpResponse:
     form = checkout_forms.CardForm(request.POST)
     token = form.tokenize(gateway=get_gateway()) if form.is_valid() else None
     if token is None:
-        context = _detail_context(order, card_form=form)
-        return render(request, "shop/orders/detail.html", context, status=422)
+        state = order_selectors.access_order_state(user=request.user, pk=pk, with_lines=True)
+        return render(request, ORDER_PAGE, _detail_context(state, card_form=form), status=422)
     try:
         payment_services.start_payment(order=order, card_token=token)
     except DomainError as exc:
@@ -63,13 +62,11 @@ def retry_payment(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(order)
 
 
-def _detail_context(order: Order, card_form: checkout_forms.CardForm | None = None) -> dict:
-    payment_state = order_selectors.get_payment_state(order=order)
+def _detail_context(
+    state: order_selectors.OrderState, card_form: checkout_forms.CardForm | None = None
+) -> dict:
     return {
-        "order": order,
-        **payment_state,
+        "order": state.order,
+        "state": state,
         "card_form": card_form or checkout_forms.CardForm(),
-        "can_pay": (
-            order.status == OrderStatus.PENDING_PAYMENT and not payment_state["payment_in_flight"]
-        ),
     }

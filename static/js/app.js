@@ -11,6 +11,20 @@
     }
   }, true);
 
+  // A form that arrived over a live socket was rendered without a request, so without a CSRF
+  // token: it posts with the page's own (the one htmx sends as X-CSRFToken).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.method !== "post" || form.querySelector('input[name="csrfmiddlewaretoken"]')) return;
+    var headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
+    if (!headers["X-CSRFToken"]) return;
+    var input = document.createElement("input");
+    input.type = "hidden";
+    input.name = "csrfmiddlewaretoken";
+    input.value = headers["X-CSRFToken"];
+    form.appendChild(input);
+  });
+
   // Server-side messages rendered into fragments are moved into the page's message area.
   document.addEventListener("htmx:afterSwap", function () {
     var target = document.getElementById("messages");
@@ -45,6 +59,24 @@
     }
   });
 
+  // The same for a poll's answer: a live message may have replaced the polling element (or
+  // brought a newer state) while the poll was on its way.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    var current = seqOf(target);
+    if (current === null || !target.id) return;
+    if (!target.isConnected) {
+      event.detail.shouldSwap = false;
+      return;
+    }
+    var template = document.createElement("template");
+    template.innerHTML = event.detail.serverResponse || "";
+    var next = seqOf(template.content.getElementById(target.id));
+    if (next !== null && next < current) {
+      event.detail.shouldSwap = false;
+    }
+  });
+
   // On every (re)connect the page re-fetches its state, so a message lost while the socket
   // was down (the channel layer delivers at most once) never leaves the page wrong.
   // The socket's element names the page's live regions in hx-select-oob; they are taken
@@ -69,10 +101,14 @@
   });
 
   // Polling (hx-trigger="every …") is the fallback for when the live socket is down; while
-  // it is connected, its messages keep the page current and the polls are skipped.
+  // it is connected, its messages keep the page current and the polls are skipped. An
+  // element marked data-poll-while-live polls anyway: it shows changes that are no events
+  // (a payment's retries, an outcome the processor has yet to confirm).
   document.addEventListener("htmx:beforeRequest", function (event) {
-    var trigger = event.detail.elt.getAttribute("hx-trigger") || "";
-    if (/(^|[\s,])every\s/.test(trigger) && document.querySelector("[data-live-connected]")) {
+    var elt = event.detail.elt;
+    var trigger = elt.getAttribute("hx-trigger") || "";
+    if (/(^|[\s,])every\s/.test(trigger) && !elt.hasAttribute("data-poll-while-live") &&
+        document.querySelector("[data-live-connected]")) {
       event.preventDefault();
     }
   });

@@ -122,19 +122,23 @@ def test_shopper_and_vendor_see_the_payment_without_reloading(
         vendor_csp = watch_csp(vendor_page)
         open_live(shopper_page, f"/orders/{order.pk}/")
         open_live(vendor_page, "/backoffice/orders/")
-        expect(shopper_page.locator("#payment-status")).to_contain_text("Processing payment")
-        expect(shopper_page.locator("#order-status")).to_contain_text("Awaiting payment")
+        status = shopper_page.locator("#order-status")
+        expect(status).to_contain_text("Processing your payment…")
+        expect(status).to_contain_text("Awaiting payment")
+        expect(status.get_by_role("definition").filter(has_text="Pending")).to_have_count(1)
         # Awaiting payment: not in the vendor's list (nothing to do yet), counter empty.
         expect(vendor_page.locator(f"#order-row-{order.pk}")).to_have_count(0)
         expect(vendor_page.locator("#orders-badge")).to_have_text("")
 
         run_payment_task(shop_data["payment"])
 
-        status = shopper_page.locator("#order-status")
-        expect(status).to_contain_text("Paid", timeout=LIVE_TIMEOUT)
-        expect(shopper_page.locator("#payment-status")).to_contain_text(
-            f"Thank you, your order {order.number} is confirmed."
+        # The whole status area flips at once: order status, payment pill and message.
+        expect(status).to_contain_text(
+            f"Thank you, your order {order.number} is confirmed.", timeout=LIVE_TIMEOUT
         )
+        expect(status.locator(".pill-paid")).to_have_text("Paid")
+        expect(status.locator(".pill-captured")).to_have_text("Captured")
+        expect(status).not_to_contain_text("Processing your payment")
         row = vendor_page.locator("#order-rows tr").first
         expect(row).to_have_id(f"order-row-{order.pk}", timeout=LIVE_TIMEOUT)
         expect(row).to_contain_text("To ship")
@@ -206,3 +210,73 @@ def test_pages_catch_up_after_the_websocket_drops(
     finally:
         shopper_context.close()
         vendor_context.close()
+
+
+def give_up(payment: Payment) -> None:
+    """What the payment service records when the processor never answered: the payment
+    failed with "processing_error" and PaymentFailed(final=False); the order awaits payment."""
+    with transaction.atomic():
+        Payment.objects.filter(pk=payment.pk).update(
+            status=PaymentStatus.FAILED,
+            failure_code=payment_services.PROCESSING_ERROR_CODE,
+            failure_message=payment_services.PROCESSING_ERROR_MESSAGE,
+        )
+        events.record(
+            shop_events.PaymentFailed(
+                order_id=payment.order_id,
+                payment_id=payment.pk,
+                failure_code=payment_services.PROCESSING_ERROR_CODE,
+                failure_message=payment_services.PROCESSING_ERROR_MESSAGE,
+                final=False,
+            ),
+            aggregate=(Order._meta.label_lower, payment.order_id),
+        )
+
+
+@pytest.mark.usefixtures("event_dispatcher")
+def test_a_retry_shows_while_live_and_pay_now_arrives_live_and_pays(
+    browser,
+    asgi_server,  # noqa: F811 - the fixture
+    shop_data,
+):
+    order, payment = shop_data["order"], shop_data["payment"]
+    context = signed_in_context(browser, asgi_server, shop_data["shopper"])
+    try:
+        page = context.new_page()
+        csp = watch_csp(page)
+        open_live(page, f"/orders/{order.pk}/")
+        status = page.locator("#order-status")
+        expect(status).to_contain_text("Processing your payment…")
+
+        # The processor did not answer; the worker calls again. No event: the page's poll,
+        # running beside the open socket, shows it.
+        Payment.objects.filter(pk=payment.pk).update(status=PaymentStatus.PROCESSING, attempts=2)
+        expect(status).to_contain_text(
+            "We are retrying your payment — the processor did not answer.", timeout=LIVE_TIMEOUT
+        )
+        expect(status).to_contain_text("You will not be charged twice.")
+        expect(status.get_by_role("button", name="Pay €24.50")).to_have_count(0)
+
+        # The worker gives up: Pay now arrives over the socket, with the outcome.
+        give_up(payment)
+        expect(status).to_contain_text(
+            payment_services.PROCESSING_ERROR_MESSAGE, timeout=LIVE_TIMEOUT
+        )
+        expect(status.locator(".pill-failed")).to_have_text("Failed")
+        assert not_reloaded(page)
+        status.get_by_label("Card number").fill("4242 4242 4242 4242")
+        status.get_by_label("Expiry (MM/YY)").fill("12/40")
+        status.get_by_label("CVC").fill("123")
+        with page.expect_response(lambda response: response.url.endswith("/pay/")) as posted:
+            status.get_by_role("button", name="Pay €24.50").click()
+
+        # The form came over the socket without a CSRF token; the page's own was sent.
+        assert posted.value.status == 302
+        expect(page.locator("#order-status")).to_contain_text(
+            f"Thank you, your order {order.number} is confirmed.", timeout=LIVE_TIMEOUT
+        )
+        assert Order.objects.get(pk=order.pk).status == "paid"
+        assert Payment.objects.filter(order=order).count() == 2
+        assert csp == []
+    finally:
+        context.close()

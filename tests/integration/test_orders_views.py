@@ -1,3 +1,4 @@
+import re
 from decimal import Decimal
 
 import pytest
@@ -6,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from shop.models import OrderStatus, Payment, PaymentStatus
+from shop.services import payments as payment_services
 from tests import factories
 
 LIST_URL = reverse("shop:order_list")
@@ -168,8 +170,146 @@ def test_order_detail_query_budget_does_not_grow(
     for index in range(size):
         factories.OrderLineFactory(order=order, product__vendor=vendors[index % 3])
 
-    with django_assert_max_num_queries(7) as queries:
+    with django_assert_max_num_queries(6) as queries:
         response = signed_in.get(detail_url(order))
 
     assert response.status_code == 200
     print(f"order detail with {size} lines: {len(queries)} queries")
+
+
+def visible_text(html: str) -> str:
+    """What a reader sees of a fragment: its text, tags gone, whitespace collapsed."""
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    return re.sub(r" ([.,;:])", r"\1", text)
+
+
+DECLINED = "Your card was declined."
+
+
+@pytest.mark.parametrize(
+    ("order_status", "payment", "says", "pill", "pay_now"),
+    [
+        (
+            OrderStatus.PENDING_PAYMENT,
+            {"status": PaymentStatus.PENDING, "attempts": 0},
+            "Processing your payment…",
+            "Pending",
+            False,
+        ),
+        (
+            OrderStatus.PENDING_PAYMENT,
+            {"status": PaymentStatus.PROCESSING, "attempts": 1},
+            "Processing your payment…",
+            "Processing",
+            False,
+        ),
+        (
+            OrderStatus.PENDING_PAYMENT,
+            {"status": PaymentStatus.PROCESSING, "attempts": 2},
+            "We are retrying your payment — the processor did not answer. "
+            "You will not be charged twice.",
+            "Processing",
+            False,
+        ),
+        (
+            OrderStatus.PENDING_PAYMENT,
+            {"status": PaymentStatus.PROCESSING, "attempts": 3, "outcome_unknown_since": True},
+            "We are confirming your payment with the processor. You will not be charged twice; "
+            "if no charge went through, this page will let you pay again.",
+            "Processing",
+            False,
+        ),
+        (
+            OrderStatus.PAID,
+            {"status": PaymentStatus.CAPTURED, "attempts": 1},
+            "Thank you, your order {number} is confirmed.",
+            "Captured",
+            False,
+        ),
+        (
+            OrderStatus.CANCELLED,
+            {"status": PaymentStatus.FAILED, "failure_message": DECLINED},
+            f"{DECLINED} Order {{number}} was cancelled and you have not been charged. "
+            "Your items are back in your cart.",
+            "Failed",
+            False,
+        ),
+        (
+            OrderStatus.PENDING_PAYMENT,
+            {
+                "status": PaymentStatus.FAILED,
+                "failure_code": payment_services.PROCESSING_ERROR_CODE,
+                "failure_message": payment_services.PROCESSING_ERROR_MESSAGE,
+            },
+            payment_services.PROCESSING_ERROR_MESSAGE,
+            "Failed",
+            True,
+        ),
+    ],
+    ids=["pending", "processing", "retrying", "outcome-unknown", "paid", "declined", "gave-up"],
+)
+def test_the_status_fragment_says_where_the_payment_stands(
+    signed_in, shopper, order_status, payment, says, pill, pay_now
+):
+    order = factories.OrderFactory(customer=shopper, status=order_status)
+    if payment.pop("outcome_unknown_since", False):
+        payment["outcome_unknown_since"] = timezone.now()
+    factories.CapturedPaymentFactory(order=order, **payment)
+
+    fragment = signed_in.get(detail_url(order), headers=HTMX)
+    text = visible_text(fragment.text)
+
+    assert fragment.text.lstrip().startswith('<div id="order-status"')
+    assert f"Order {order.get_status_display()}" in text
+    assert f"Payment {pill}" in text
+    assert "Card Visa ending 4242" in text
+    assert says.format(number=order.number) in text
+    assert ("Pay now" in text) is pay_now
+    assert ('<form method="post"' in fragment.text) is pay_now
+
+
+def test_an_unknown_outcome_polls_slowly_and_other_payments_in_flight_every_2s(signed_in, shopper):
+    unknown = factories.OrderFactory(customer=shopper)
+    factories.CapturedPaymentFactory(
+        order=unknown, status=PaymentStatus.PROCESSING, outcome_unknown_since=timezone.now()
+    )
+    processing = factories.OrderFactory(customer=shopper)
+    factories.CapturedPaymentFactory(order=processing, status=PaymentStatus.PROCESSING)
+
+    slow = signed_in.get(detail_url(unknown), headers=HTMX)
+    fast = signed_in.get(detail_url(processing), headers=HTMX)
+
+    assert 'hx-trigger="every 10s"' in slow.text
+    assert 'hx-trigger="every 2s"' in fast.text
+    # Retries and unknown outcomes are no events: the poll runs even with the live socket open.
+    assert "data-poll-while-live" in slow.text
+    assert "data-poll-while-live" in fast.text
+
+
+def test_a_shipped_order_shows_its_tracking_in_the_status_fragment(signed_in, shopper):
+    order = factories.OrderFactory(customer=shopper, status=OrderStatus.SHIPPED)
+    factories.CapturedPaymentFactory(order=order)
+    factories.ShipmentFactory(order=order, carrier="DHL", tracking_number="JJD001")
+
+    fragment = signed_in.get(detail_url(order), headers=HTMX)
+    text = visible_text(fragment.text)
+
+    assert "Order Shipped" in text
+    assert "Shipped with DHL, tracking number JJD001" in text
+    assert "Thank you" not in text
+    assert "hx-trigger" not in fragment.text
+
+
+def test_a_refunded_order_says_how_much_came_back(signed_in, shopper):
+    order = factories.OrderFactory(
+        customer=shopper, status=OrderStatus.REFUNDED, total=Decimal("30.00")
+    )
+    factories.CapturedPaymentFactory(
+        order=order, status=PaymentStatus.REFUNDED, refunded_amount=Decimal("30.00")
+    )
+
+    text = visible_text(signed_in.get(detail_url(order), headers=HTMX).text)
+
+    assert "Order Refunded" in text
+    assert "€30.00 has been refunded to your card." in text
+    assert "Pay now" not in text

@@ -11,7 +11,7 @@ from shop.tasks import payments as payment_tasks
 from tests import factories
 from tests.integration.payments_support import TRANSIENT, card, place_order
 
-POLL = {"HX-Request": "true", "HX-Target": "payment-status"}
+POLL = {"HX-Request": "true", "HX-Target": "order-status"}
 
 
 @pytest.fixture(autouse=True)
@@ -44,14 +44,14 @@ def expiry():
 def test_processing_page_polls_politely_and_works_without_javascript(signed_in, processing):
     response = signed_in.get(processing.order.get_absolute_url())
 
-    assert "Processing payment" in response.text
+    assert "Processing your payment…" in response.text
     assert 'hx-trigger="every 2s"' in response.text
     assert "refresh the page</a>" in response.text
     assert 'http-equiv="refresh"' not in response.text
     assert "Pay now" not in response.text
 
 
-def test_the_poll_gets_the_fragment_until_the_payment_settles(
+def test_the_poll_gets_the_whole_status_fragment_until_and_when_the_payment_settles(
     signed_in, processing, django_capture_on_commit_callbacks
 ):
     url = processing.order.get_absolute_url()
@@ -59,18 +59,26 @@ def test_the_poll_gets_the_fragment_until_the_payment_settles(
     waiting = signed_in.get(url, headers=POLL)
 
     assert waiting.status_code == 200
-    assert waiting.text.lstrip().startswith('<div id="payment-status"')
+    assert waiting.text.lstrip().startswith('<div id="order-status"')
     assert "<html" not in waiting.text
-    assert "Processing payment" in waiting.text
+    assert "Processing your payment…" in waiting.text
+    assert '<span class="pill pill-pending_payment">Awaiting payment</span>' in waiting.text
+    assert '<span class="pill pill-pending">Pending</span>' in waiting.text
+    assert 'hx-trigger="every 2s"' in waiting.text
 
     with django_capture_on_commit_callbacks(execute=True):
         payment_tasks.process_order_payment.enqueue(processing.pk)
     settled = signed_in.get(url, headers=POLL)
-    page = signed_in.get(url)
 
-    assert settled.headers["HX-Refresh"] == "true"
-    assert f"Thank you, your order {processing.order.number} is confirmed." in page.text
-    assert 'hx-trigger="every 2s"' not in page.text
+    # Settled: one swap of the fragment brings the status, the payment and the actions along.
+    assert settled.status_code == 200
+    assert "HX-Refresh" not in settled.headers
+    assert settled.text.lstrip().startswith('<div id="order-status"')
+    assert f"Thank you, your order {processing.order.number} is confirmed." in settled.text
+    assert '<span class="pill pill-paid">Paid</span>' in settled.text
+    assert '<span class="pill pill-captured">Captured</span>' in settled.text
+    assert "hx-trigger" not in settled.text
+    assert "Pay now" not in settled.text
 
 
 def test_pay_now_is_refused_while_a_payment_is_in_flight(signed_in, processing):
@@ -117,7 +125,7 @@ def test_a_payment_given_up_on_offers_pay_now_again(
 def test_order_page_with_a_payment_in_flight_stays_within_its_query_budget(
     signed_in, processing, django_assert_max_num_queries
 ):
-    with django_assert_max_num_queries(9) as queries:
+    with django_assert_max_num_queries(4) as queries:
         signed_in.get(processing.order.get_absolute_url(), headers=POLL)
 
-    print(f"payment-status poll: {len(queries)} queries")
+    print(f"order-status poll: {len(queries)} queries")

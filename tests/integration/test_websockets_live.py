@@ -72,29 +72,50 @@ def vendor(vendor_member):
     return vendor_member.vendor_memberships.get().vendor
 
 
-def test_shopper_receives_their_order_flipping_to_paid(shopper, vendor):
-    order = live_orders.order_awaiting_payment(customer=shopper, vendor=vendor)
-    dispatch_all()  # OrderPlaced: before the page is open, nothing to receive
+def watch_order(order, shopper, change) -> str:
+    """Deliver what is pending (OrderPlaced: before the page is open, nothing to receive),
+    open the order's socket, make `change` and deliver its events: the one message received."""
+    dispatch_all()
     comm = communicator(f"/ws/orders/{order.pk}/", shopper)
 
     async def scenario() -> str:
         connected, _ = await comm.connect()
         assert connected
-        await sync_to_async(live_orders.capture)(order)
+        await sync_to_async(change)()
         await sync_to_async(dispatch_all)()
         message = await comm.receive_from(timeout=5)
         await comm.receive_nothing(timeout=0.2)
         await comm.disconnect()
         return message
 
-    message = run(scenario)
+    return run(scenario)
 
-    # The page's own partials: the status pill and the payment panel, swapped by id.
-    assert '<div id="order-status"' in message
+
+def test_shopper_receives_their_order_flipping_to_paid(shopper, vendor):
+    order = live_orders.order_awaiting_payment(customer=shopper, vendor=vendor)
+
+    message = watch_order(order, shopper, lambda: live_orders.capture(order))
+
+    # The page's one live fragment: order status, payment pill and message, and no Pay now.
+    assert message.strip().startswith('<div id="order-status"')
+    assert message.count(' id="') == 1
     assert '<span class="pill pill-paid">Paid</span>' in message
+    assert '<span class="pill pill-captured">Captured</span>' in message
     assert f"Thank you, your order {order.number} is confirmed." in message
+    assert "<form" not in message
+    assert "hx-trigger" not in message
     assert seq(message, "order-status") == 2  # OrderPlaced was 1
-    assert seq(message, "payment-status") == 2
+
+
+def test_the_live_message_is_the_fragment_the_poll_and_the_resync_get(shopper, vendor):
+    order = live_orders.order_awaiting_payment(customer=shopper, vendor=vendor)
+    message = watch_order(order, shopper, lambda: live_orders.capture(order))
+    client = Client()
+    client.force_login(shopper)
+
+    poll = client.get(order.get_absolute_url(), headers={"HX-Request": "true"})
+
+    assert poll.text.strip() == message.strip()
 
 
 def test_vendor_members_receive_the_paid_order_row_counter_and_notice(
