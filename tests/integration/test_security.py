@@ -41,7 +41,7 @@ def test_responses_carry_a_request_id(client, db):
 def test_readyz_reports_database_and_cache(client, db):
     response = client.get(reverse("readyz"))
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "cache": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "cache": "ok", "task_queues": "ok"}
 
 
 def test_argon2_is_the_first_password_hasher():
