@@ -27,7 +27,10 @@ def send_templated_email(
 
     Sent through the default mailer (MAILERS["default"]); returns the number sent (0 or 1).
     With an `idempotency_key` (a task passes its result id) the email is sent at most once
-    per key, however often the task is retried or redelivered; call it outside a transaction.
+    per key, however often the task is retried or redelivered; it is sent again only when
+    the server surely did not accept it, and raises EmailOutcomeUnknown (a permanent task
+    failure) when that cannot be known: see project.background.emails. Call it outside a
+    transaction.
     """
     full_context = {"site_name": "Bazaar", "site_url": settings.SITE_URL, **context}
     full_context.setdefault("subject", subject)
@@ -45,10 +48,6 @@ def send_templated_email(
     if claimed is None:
         return 0
     message.extra_headers["Message-ID"] = claimed.message_id
-    try:
+    with sent_emails.sending(claimed):
         sent = message.send()
-    except Exception:
-        sent_emails.mark_failed(claimed)
-        raise
-    sent_emails.mark_sent(claimed)
     return sent

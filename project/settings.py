@@ -271,7 +271,9 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Bazaar <no-reply@bazaar.local>")
 if env("EMAIL_HOST"):
     MAILERS = {
         "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            # Django's SMTP backend, telling a refused email (sent again by a retry) from
+            # one the server may have accepted (never sent again by itself).
+            "BACKEND": "project.background.smtp.EmailBackend",
             "OPTIONS": {
                 "host": env("EMAIL_HOST"),
                 "port": int(env("EMAIL_PORT", "587")),
