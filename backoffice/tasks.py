@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from backoffice import tokens
 from project import emails
+from project.background import emails as email_guard
 from shop.models import (
     LineStatus,
     OrderLine,
@@ -76,16 +77,23 @@ def send_vendor_status_email(
         "apply_url": emails.absolute_url(reverse("backoffice:apply"), base_url=base_url),
     }
     sent = 0
+    unknown: list[email_guard.EmailOutcomeUnknown] = []
     for address in _vendor_recipients(vendor):
-        sent += emails.send_templated_email(
-            to=address,
-            template=f"vendor_{outcome}",
-            subject=subject.format(name=vendor.name),
-            context=email_context,
-            idempotency_key=_recipient_key(
-                idempotency_key or emails.task_email_key(context, f"vendor_{outcome}"), address
-            ),
-        )
+        try:
+            sent += emails.send_templated_email(
+                to=address,
+                template=f"vendor_{outcome}",
+                subject=subject.format(name=vendor.name),
+                context=email_context,
+                idempotency_key=_recipient_key(
+                    idempotency_key or emails.task_email_key(context, f"vendor_{outcome}"),
+                    address,
+                ),
+            )
+        except email_guard.EmailOutcomeUnknown as exc:
+            unknown.append(exc)  # the other recipients still get theirs
+    if unknown:
+        raise unknown[0]
     return sent
 
 

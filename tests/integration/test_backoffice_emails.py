@@ -2,9 +2,13 @@
 
 from types import SimpleNamespace
 
+import pytest
 from django.core import mail
 
 from backoffice import tasks
+from project import emails
+from project.background import emails as email_guard
+from project.background.models import SentEmail
 from shop.models import LineStatus
 from tests import factories
 
@@ -38,3 +42,28 @@ def test_a_retried_vendor_decision_email_is_sent_once(db):
     _run_twice(tasks.send_vendor_status_email, vendor_id=membership.vendor_id, outcome="approved")
 
     assert [message.to for message in mail.outbox] == [["owner@example.com"]]
+
+
+def test_an_owner_whose_email_outcome_is_unknown_does_not_hold_back_the_others(db):
+    membership = factories.VendorMembershipFactory(user__email="first.owner@example.com")
+    factories.VendorMembershipFactory(
+        vendor=membership.vendor, user__email="second.owner@example.com"
+    )
+    context = SimpleNamespace(task_result=SimpleNamespace(id="cut-off-task"))
+    [first, second] = tasks._vendor_recipients(membership.vendor)
+    # An earlier attempt was cut off while talking to the mail server about the first owner.
+    SentEmail.objects.create(
+        key=tasks._recipient_key(emails.task_email_key(context, "vendor_approved"), first),
+        to=first,
+        subject="Your shop is approved",
+        template="vendor_approved",
+        status=SentEmail.Status.SENDING,
+    )
+
+    with pytest.raises(email_guard.EmailOutcomeUnknown):
+        tasks.send_vendor_status_email.call(
+            context, vendor_id=membership.vendor_id, outcome="approved"
+        )
+
+    assert [message.to for message in mail.outbox] == [[second]]
+    assert SentEmail.objects.get(to=first).status == SentEmail.Status.SENDING
