@@ -6,12 +6,13 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate seed dispatcher test lint format bench clean
+.PHONY: help install run migrate seed dispatcher test lint format bench chaos clean
 
 help:
 	@echo "make run    - install, migrate, load demo data and serve the shop at http://$(HOST):$(PORT)/"
 	@echo "make test   - the whole suite on PostgreSQL and Redis (unit, integration, browser)"
 	@echo "make bench  - task throughput, payment latency, websocket latency and fan-out"
+	@echo "make chaos  - fault-injection run, a few minutes (CHAOS_SECONDS=, CHAOS_ARGS=); not in make test"
 	@echo "make lint   - ruff format check and lint"
 	@echo "make clean  - remove the virtualenv and the embedded database"
 
@@ -42,6 +43,11 @@ test: install
 bench: install
 	@scripts/with-test-services.sh $(PY) bench/tasks_bench.py $(BENCH_ARGS)
 	@scripts/with-test-services.sh $(PY) bench/events_bench.py
+
+# Fault injection on private PostgreSQL and Redis: shoppers over HTTP while processes are
+# SIGKILLed and services crash, then the invariants (docs/chaos.md). Exits non-zero on a violation.
+chaos: install
+	$(PY) -m chaos $(CHAOS_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff format --check .
