@@ -165,9 +165,9 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-# Sessions live in the cache and are written through to the database, so a
-# Redis restart does not sign everybody out.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions live in the cache and are written through to the database, so a Redis restart
+# signs nobody out; while Redis is away they are read from the database (project.sessions).
+SESSION_ENGINE = "project.sessions"
 
 # --- Background work --------------------------------------------------------
 # Tasks are declared with Django's Tasks API (`django.tasks.task`) and run by Django-Q2

@@ -1,0 +1,73 @@
+"""Sessions in the cache (Redis), written through to the database, that survive a cache outage.
+
+Django's `cached_db` store already treats a failed cache write as harmless (the database has
+every session), but a failed read-back, membership test or delete still raises, so a Redis
+restart turns every page view into a 500 for its duration. Here the cache is consulted
+through a wrapper for which any failure is a miss: while Redis is away, sessions come from
+the database; when it is back, they are cached again on first use.
+"""
+
+import logging
+
+from django.contrib.sessions.backends import cached_db
+
+logger = logging.getLogger("django.contrib.sessions")
+
+
+class _CacheWhereAFailureIsAMiss:
+    def __init__(self, cache):
+        self._cache = cache
+
+    def _failed(self, operation: str, exc: Exception):
+        logger.warning("Session cache %s failed (%s); using the database", operation, exc)
+
+    def get(self, key, default=None):
+        try:
+            return self._cache.get(key, default)
+        except Exception as exc:  # noqa: BLE001 - the database answers instead
+            self._failed("get", exc)
+            return default
+
+    def set(self, key, value, timeout=None):
+        try:
+            self._cache.set(key, value, timeout)
+        except Exception as exc:  # noqa: BLE001
+            self._failed("set", exc)
+
+    def delete(self, key):
+        try:
+            self._cache.delete(key)
+        except Exception as exc:  # noqa: BLE001
+            self._failed("delete", exc)
+
+    def __contains__(self, key):
+        try:
+            return key in self._cache
+        except Exception as exc:  # noqa: BLE001
+            self._failed("lookup", exc)
+            return False
+
+    async def aget(self, key, default=None):
+        try:
+            return await self._cache.aget(key, default)
+        except Exception as exc:  # noqa: BLE001
+            self._failed("get", exc)
+            return default
+
+    async def aset(self, key, value, timeout=None):
+        try:
+            await self._cache.aset(key, value, timeout)
+        except Exception as exc:  # noqa: BLE001
+            self._failed("set", exc)
+
+    async def adelete(self, key):
+        try:
+            await self._cache.adelete(key)
+        except Exception as exc:  # noqa: BLE001
+            self._failed("delete", exc)
+
+
+class SessionStore(cached_db.SessionStore):
+    def __init__(self, session_key=None):
+        super().__init__(session_key)
+        self._cache = _CacheWhereAFailureIsAMiss(self._cache)
