@@ -47,7 +47,8 @@ logger = logging.getLogger(__name__)
 IN_FLIGHT = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
 PROCESSING_ERROR_CODE = GatewayError.code
 PROCESSING_ERROR_MESSAGE = (
-    "We could not reach the payment processor. Your order is saved; please try again."
+    "The payment processor did not take the payment, and no charge went through. Your order "
+    "is saved; please pay again."
 )
 # Payments given up on that one sweep hands to `reconcile_payment`, oldest check first.
 RECONCILE_BATCH = 50

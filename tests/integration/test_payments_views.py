@@ -105,7 +105,7 @@ def test_a_payment_given_up_on_offers_pay_now_again(
 
     page = signed_in.get(order.get_absolute_url())
 
-    assert "We could not reach the payment processor. Your order is saved" in page.text
+    assert "no charge went through. Your order is saved; please pay again." in page.text
     assert "Pay now" in page.text
 
     with django_capture_on_commit_callbacks(execute=True):
