@@ -33,7 +33,9 @@ ZERO = Decimal("0.00")
 PAID = (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.COMPLETED)
 IN_FLIGHT = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
 REFUND_IN_FLIGHT = (RefundStatus.PENDING, RefundStatus.PROCESSING)
-CONFIRMATION_RE = re.compile(rb"^Subject: Your order BZ-(\d+) is confirmed\s*$", re.MULTILINE)
+SUBJECT_RE = re.compile(r"^Subject: (.*(?:\r?\n[ \t].*)*)", re.MULTILINE)
+CONFIRMATION_RE = re.compile(r"^Your order BZ-(\d+) is confirmed$")
+VENDOR_NOTICE_RE = re.compile(r"^New order BZ-(\d+) for (.+)$")
 OVERDUE = datetime.timedelta(seconds=10)
 # Twice the sweep's one-minute interval: a scheduler round every 30 s may miss one beat.
 SWEEP_GAP = datetime.timedelta(seconds=120)
@@ -103,6 +105,7 @@ class Checker:
             self.by_order[payment.order_id].append(payment)
         self.orders = {o.pk: o for o in Order.objects.select_related("customer")}
         self.ledger_net = self.ledger.net_by_order(self.order_of_key)
+        self.subjects = self._subjects()
 
     # --- money --------------------------------------------------------------------------
     def payments_final(self) -> Row:
@@ -285,35 +288,77 @@ class Checker:
         )
 
     # --- emails -------------------------------------------------------------------------
-    def confirmations(self) -> Row:
-        sent = Counter()
+    def _subjects(self) -> Counter:
+        """Every email's subject, from the files the file backend wrote."""
+        subjects: Counter = Counter()
         for path in self.mail_dir.glob("*"):
             if path.is_file():
-                for match in CONFIRMATION_RE.finditer(path.read_bytes()):
-                    sent[int(match.group(1))] += 1
-        was_paid = {
+                for match in SUBJECT_RE.finditer(path.read_text(errors="replace")):
+                    subjects[re.sub(r"\r?\n[ \t]+", " ", match.group(1)).strip()] += 1
+        return subjects
+
+    def _was_paid(self) -> set[int]:
+        return {
             int(aggregate_id)
             for aggregate_id in OutboxEvent.objects.filter(
                 event_type="PaymentCaptured", aggregate_type=ORDER_AGGREGATE
             ).values_list("aggregate_id", flat=True)
         } | {pk for pk, order in self.orders.items() if order.status in PAID}
+
+    def confirmations(self) -> Row:
+        sent = Counter()
+        for subject, count in self.subjects.items():
+            match = CONFIRMATION_RE.match(subject)
+            if match:
+                sent[int(match.group(1))] += count
+        was_paid = self._was_paid()
         bad = []
         for order_id in sorted(was_paid | set(sent)):
             count = sent.get(order_id, 0)
             if order_id in was_paid and count == 1:
                 continue
             why = "paid" if order_id in was_paid else "never paid"
-            guard = SentEmail.objects.filter(
-                key__startswith=f"shop:order-confirmation:{order_id}-"
-            ).first()
-            state = f"; send-once guard {guard.status}" if guard else "; no send-once guard row"
-            bad.append(f"order {order_id} ({why}): {count} confirmations{state}")
+            bad.append(f"order {order_id} ({why}): {count} confirmations{self._guard(order_id)}")
         return Row(
             "exactly one confirmation email per paid order",
             f"{len(was_paid)} paid orders, {sum(sent.values())} confirmations, {len(bad)} wrong",
             not bad,
             bad,
         )
+
+    def vendor_notices(self) -> Row:
+        """Each vendor with lines in a paid order is told once ("New order … for <vendor>")."""
+        expected = {
+            (order_id, name)
+            for order_id, name in OrderLine.objects.filter(order__in=self._was_paid())
+            .exclude(vendor__contact_email="")
+            .values_list("order_id", "vendor__name")
+            .distinct()
+        }
+        sent = Counter()
+        for subject, count in self.subjects.items():
+            match = VENDOR_NOTICE_RE.match(subject)
+            if match:
+                sent[(int(match.group(1)), match.group(2))] += count
+        bad = [
+            f"order {order_id}, {name}: {sent.get((order_id, name), 0)} notices"
+            for order_id, name in sorted(expected | set(sent))
+            if sent.get((order_id, name), 0) != (1 if (order_id, name) in expected else 0)
+        ]
+        return Row(
+            "exactly one new-order email per vendor of a paid order",
+            f"{len(expected)} expected, {sum(sent.values())} sent, {len(bad)} wrong",
+            not bad,
+            bad,
+        )
+
+    @staticmethod
+    def _guard(order_id: int) -> str:
+        """The send-once guard's state for an order's confirmation (why one is missing)."""
+        guard = SentEmail.objects.filter(
+            key__startswith=f"shop:order-confirmation:{order_id}-"
+        ).first()
+        return f"; send-once guard {guard.status}" if guard else "; no send-once guard row"
 
     # --- events and tasks ---------------------------------------------------------------
     def outbox_drained(self) -> Row:
@@ -425,6 +470,14 @@ class Checker:
         for path, status in rows:
             outcome[path.rsplit(".", 1)[-1]][status] += 1
         return {name: dict(counts) for name, counts in sorted(outcome.items())}
+
+    def failed_tasks(self) -> list[str]:
+        """Tasks that finally failed (staff see them in the admin), with their last error."""
+        return [
+            f"{record.task_path.rsplit('.', 1)[-1]} [{record.id[:8]}] args {record.args}: "
+            f"{record.last_error[:200]}"
+            for record in TaskRecord.objects.filter(status=TaskResultStatus.FAILED)
+        ]
 
     # --- what the shopper saw -----------------------------------------------------------
     def order_pages(self, pages: dict) -> Row:
@@ -553,16 +606,20 @@ def probes_row() -> Row:
 
 
 def server_errors_row(errors: list[dict], outages: list[tuple[float, float]]) -> Row:
-    """Server errors (5xx) are expected while PostgreSQL or Redis is down, never otherwise."""
+    """Server errors (5xx) are expected for requests in flight while PostgreSQL or Redis was
+    down, never for one sent after it was back."""
     outside = [
-        e for e in errors if not any(start <= e.get("t", -1) <= end for start, end in outages)
+        e
+        for e in errors
+        if not any(e.get("t_sent", -1) <= end and e.get("t", -1) >= start for start, end in outages)
     ]
     return Row(
         "no server error outside a PostgreSQL or Redis outage",
         f"{len(outside)} of {len(errors)} server errors",
         not outside,
         [
-            f"t={e.get('t')}s {e['method']} {e['path']} HTTP {e['status']}: {e.get('cause', '?')}"
+            f"sent t={e.get('t_sent')}s, answered t={e.get('t')}s: {e['method']} {e['path']} "
+            f"HTTP {e['status']}: {e.get('cause', '?')}"
             for e in outside
         ],
     )

@@ -88,13 +88,16 @@ def print_report(result: dict, rows: list) -> None:
     if result["server errors"]:
         print(f"\nserver errors ({len(result['server errors'])}):")
         for error in result["server errors"][:DETAIL_LINES]:
+            when = f"t={error.get('t_sent', '?')}-{error.get('t', '?')}s"
             print(
-                f"  t={error.get('t', '?')}s {error['method']} {error['path']} "
-                f"HTTP {error['status']} on :{error['port']}: {error.get('cause', '?')}"
+                f"  {when} {error['method']} {error['path']} HTTP {error['status']} "
+                f"on :{error['port']}: {error.get('cause', '?')}"
             )
     print()
     print(f"traffic: {dict(result['traffic'])}")
     print(f"tasks: {result['tasks']}")
+    for line in result["failed tasks"][:DETAIL_LINES]:
+        print(f"  failed: {line}")
     print(f"settled: {result['settle']}")
     print(f"shutdown: {result.get('shutdown')}")
     verdict = "no violations" if result["ok"] else f"{result['violations']} VIOLATION(S)"

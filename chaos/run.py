@@ -26,7 +26,7 @@ CLUSTERS = [("critical-1", "critical"), ("critical-2", "critical")] + [
     (queue, queue) for queue in QUEUES[1:]
 ]
 WORKERS = {"critical": 3, "emails": 2, "analytics": 2, "default": 1}
-OUTAGE_GRACE = 1.0
+OUTAGE_GRACE = 0.2
 CLUSTER_ENDED = re.compile(r"Q2 cluster \[\w+\] ended \(")
 CLUSTER_BROKEN = re.compile(r"Q2 cluster \[\w+\]: (.*?); restarting the whole cluster")
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b")
@@ -354,6 +354,7 @@ class Run:
             checker.stock_reconciles(),
             checker.stock_history_matches_orders(),
             checker.confirmations(),
+            checker.vendor_notices(),
             checker.outbox_drained(),
             checker.events_in_order(),
             checker.no_stuck_tasks(),
@@ -386,13 +387,14 @@ class Run:
             "traffic": dict(traffic.counts),
             "server errors": traffic.errors,
             "tasks": checker.task_outcomes(),
+            "failed tasks": checker.failed_tasks(),
             "settle": settle,
         }
         return result, rows
 
     def _outages(self) -> list[tuple[float, float]]:
         """Run-clock windows in which PostgreSQL or Redis was down: from the crash until the
-        server accepted connections again, plus a second for answers already on their way."""
+        server accepted connections again (a moment more for the clocks' granularity)."""
         return [
             (f.at, (f.back_at if f.back_at is not None else self.clock()) + OUTAGE_GRACE)
             for f in self.injector.faults
@@ -418,8 +420,9 @@ class Run:
                     cause = next((ln for ln in reversed(lines) if EXCEPTION_LINE.match(ln)), "")
                     error["cause"] = (cause or lines[-1])[:300]
         for error in errors:
-            at = datetime.datetime.fromisoformat(error["at"])
-            error["t"] = round((at - self.started_wall).total_seconds(), 1)
+            for field, key in (("sent_at", "t_sent"), ("at", "t")):
+                moment = datetime.datetime.fromisoformat(error[field])
+                error[key] = round((moment - self.started_wall).total_seconds(), 2)
 
     def _cluster_restarts(self) -> dict:
         """What `run_worker` logged about ending and restarting its clusters, per cluster and

@@ -127,6 +127,7 @@ class Client:
         ports = self.ports[:]
         self.rng.shuffle(ports)
         for port in ports:
+            sent_at = datetime.datetime.now(datetime.UTC)
             try:
                 response = self.session.request(
                     method,
@@ -148,6 +149,7 @@ class Client:
             if response.status_code >= 500:
                 self.traffic.count(f"HTTP {response.status_code}")
                 self.traffic.error(
+                    sent_at=sent_at.isoformat(),
                     at=datetime.datetime.now(datetime.UTC).isoformat(),
                     shopper=self.name,
                     method=method,
