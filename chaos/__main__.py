@@ -54,6 +54,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     add("--outage-seconds", type=float, default=8, help="processor outage, if it supports one")
     add("--pg-down-seconds", type=float, default=3, help="how long PostgreSQL stays down")
+    add(
+        "--worker-command",
+        choices=["auto", "qcluster"],
+        default="auto",
+        help="auto: run_worker where it exists; qcluster: plain Django-Q2 clusters, to compare",
+    )
     args = parser.parse_args(argv)
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1, 1_000_000)

@@ -40,6 +40,8 @@ OVERDUE = datetime.timedelta(seconds=10)
 # Twice the sweep's one-minute interval: a scheduler round every 30 s may miss one beat.
 SWEEP_GAP = datetime.timedelta(seconds=120)
 ORDER_AGGREGATE = "shop.order"
+# shop.services.refunds records a refund made at the provider's dashboard with this reason.
+EXTERNAL_REFUND_REASON = "Refunded at the payment provider"
 
 
 @dataclass
@@ -72,17 +74,19 @@ class Ledger:
 
     captured: dict[str, object]  # payment idempotency key -> captured charge entry
     charges: dict[str, object]  # every charge entry (declines too), by key
+    refunds: dict[str, object]  # refund idempotency key -> refund entry (refused ones too)
     refunded: dict[str, Decimal]  # charge reference -> succeeded refunds
 
     @classmethod
     def read(cls) -> "Ledger":
         charges = {entry.idempotency_key: entry for entry in SimulatedGateway.ledger_charges()}
+        refunds = {entry.idempotency_key: entry for entry in SimulatedGateway.ledger_refunds()}
         refunded: dict[str, Decimal] = defaultdict(lambda: ZERO)
-        for entry in SimulatedGateway.ledger_refunds():
+        for entry in refunds.values():
             if entry.status == "succeeded":
                 refunded[entry.charge_reference] += entry.amount
         captured = {k: e for k, e in charges.items() if e.status == "captured"}
-        return cls(captured=captured, charges=charges, refunded=refunded)
+        return cls(captured=captured, charges=charges, refunds=refunds, refunded=refunded)
 
     def net_by_order(self, order_of_key: dict[str, int]) -> dict[int, Decimal]:
         net: dict[int, Decimal] = defaultdict(lambda: ZERO)
@@ -148,13 +152,27 @@ class Checker:
             bad,
         )
 
+    def _paid_totals(self) -> dict[int, Decimal]:
+        """What each order says it was paid: its lines still standing (a vendor's cancelled
+        line is refunded) if it is paid, shipped or completed; nothing otherwise."""
+        kept = dict(
+            OrderLine.objects.exclude(status="cancelled")
+            .values_list("order")
+            .annotate(total=Sum("line_total"))
+        )
+        return {
+            pk: (kept.get(pk) or ZERO) if order.status in PAID else ZERO
+            for pk, order in self.orders.items()
+        }
+
     def ledger_matches_orders(self) -> Row:
+        paid = self._paid_totals()
         ledger_total = sum(self.ledger_net.values(), ZERO)
-        orders_total = sum((o.total for o in self.orders.values() if o.status in PAID), ZERO)
+        orders_total = sum(paid.values(), ZERO)
         differing = []
         for order_id in sorted(set(self.ledger_net) | set(self.orders)):
             order = self.orders.get(order_id)
-            says = order.total if order is not None and order.status in PAID else ZERO
+            says = paid.get(order_id, ZERO)
             held = self.ledger_net.get(order_id, ZERO)
             if says != held:
                 status = order.status if order else "no such order"
@@ -167,7 +185,7 @@ class Checker:
                     f"order {order_id} ({status}): says {says}, processor holds {held}{note}"
                 )
         return Row(
-            "processor ledger (captures - refunds) == orders' paid totals",
+            "processor ledger (captures - refunds) == what orders say was paid",
             f"ledger {ledger_total} / orders {orders_total}; {len(differing)} orders differ",
             ledger_total == orders_total and not differing,
             differing,
@@ -193,9 +211,46 @@ class Checker:
                 bad.append(
                     f"payment {payment.pk} is {payment.status}; the processor has no capture"
                 )
+            refunded = self.ledger.refunded.get(payment.gateway_reference, ZERO)
+            if payment.gateway_reference and payment.refunded_amount != refunded:
+                bad.append(
+                    f"payment {payment.pk} (order {payment.order_id}) says "
+                    f"{payment.refunded_amount} refunded; the processor refunded {refunded}"
+                )
         return Row(
             "payments agree with the processor's ledger",
             f"{len(bad)} disagreements",
+            not bad,
+            bad,
+        )
+
+    def refunds_match_ledger(self) -> Row:
+        """Each refund we recorded happened at the processor once, for its amount; the
+        processor refunded nothing we do not know about."""
+        refunds = {r.idempotency_key: r for r in Refund.objects.all()}
+        bad = []
+        for key, refund in refunds.items():
+            entry = self.ledger.refunds.get(key)
+            done_there = entry is not None and entry.status == "succeeded"
+            if refund.reason == EXTERNAL_REFUND_REASON:
+                continue  # made at the provider's dashboard, under its own key
+            if (refund.status == RefundStatus.SUCCEEDED) != done_there:
+                there = entry.status if entry else "nothing"
+                bad.append(
+                    f"refund {refund.pk} (order {refund.order_id}) is {refund.status}; "
+                    f"the processor says {there}"
+                )
+            elif done_there and entry.amount != refund.amount:
+                bad.append(f"refund {refund.pk}: {refund.amount} here, {entry.amount} there")
+        for key, entry in self.ledger.refunds.items():
+            if key not in refunds and entry.status == "succeeded":
+                bad.append(
+                    f"processor refund {entry.reference} of {entry.amount} has no refund row"
+                )
+        succeeded = sum(1 for r in refunds.values() if r.status == RefundStatus.SUCCEEDED)
+        return Row(
+            "refunds agree with the processor's ledger (each once)",
+            f"{len(refunds)} refunds, {succeeded} succeeded, {len(bad)} disagreements",
             not bad,
             bad,
         )
@@ -275,7 +330,10 @@ class Checker:
         lines = OrderLine.objects.filter(product__isnull=False)
         sold = lines.aggregate(n=Sum("quantity"))["n"] or 0
         returned = (
-            lines.filter(order__status=OrderStatus.CANCELLED).aggregate(n=Sum("quantity"))["n"] or 0
+            lines.filter(Q(order__status=OrderStatus.CANCELLED) | Q(status="cancelled")).aggregate(
+                n=Sum("quantity")
+            )["n"]
+            or 0
         )
         history = StockAdjustment.objects.filter(pk__gt=self.stock_boundary)
         sales = -(history.filter(reason=StockReason.SALE).aggregate(n=Sum("change"))["n"] or 0)

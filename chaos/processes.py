@@ -235,7 +235,13 @@ class ProcessManager:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     managed.process.wait(timeout=5)
 
-    def survivors(self) -> list[int]:
-        """Processes left in any group this run started (should be none after stop_all)."""
+    def survivors(self, *, wait: float = 5.0) -> list[int]:
+        """Processes left in any group this run started (should be none after stop_all);
+        a process SIGKILLed a moment ago gets `wait` seconds to finish dying."""
         groups = self.groups()
-        return sorted(p.pid for p in process_table().values() if p.pgid in groups)
+        deadline = time.monotonic() + wait
+        while True:
+            left = sorted(p.pid for p in process_table().values() if p.pgid in groups)
+            if not left or time.monotonic() >= deadline:
+                return left
+            time.sleep(0.1)

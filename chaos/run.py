@@ -212,6 +212,8 @@ class Run:
         logger.setLevel(logging.INFO)
         logger.propagate = False
         features = detect_features()
+        if self.args.worker_command == "qcluster":
+            features["run_worker"] = ""  # plain Django-Q2, to compare
         # The processes' own environment: the same, with the features Django just named.
         self.env = process_env(self.args, **env, lost_responses=features["lost responses"])
         self.env.pop("DATABASE_POOL", None)
@@ -350,6 +352,7 @@ class Run:
             checker.one_capture_per_order(),
             checker.ledger_matches_orders(),
             checker.ledger_matches_payments(),
+            checker.refunds_match_ledger(),
             checker.orders_agree_with_payments(),
             checker.stock_reconciles(),
             checker.stock_history_matches_orders(),

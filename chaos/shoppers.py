@@ -40,6 +40,7 @@ WATCH_SECONDS = 45
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 ADDRESS_RE = re.compile(r'name="address" value="(\d+)"')
 ORDER_PATH_RE = re.compile(r"^/orders/(\d+)/$")
+CANCEL_LINE_RE = re.compile(r'action="(/backoffice/orders/\d+/lines/\d+/cancel/)"')
 REMOVE_RE = re.compile(r'action="(/cart/items/\d+/remove/)"')
 # Tolerant of the order page's layout: the first pill after the status block's id is the
 # order's, the one after "Payment" the latest payment's.
@@ -368,7 +369,7 @@ class Vendor(Person):
 
     def act(self) -> None:
         self.restock()
-        self.ship()
+        self.fulfil()
 
     def restock(self) -> None:
         if not self.products:
@@ -380,23 +381,29 @@ class Vendor(Person):
         self.client.post_form(page, path, {"change": change, "reason": "received", "note": "chaos"})
         self.traffic.count("vendor restocks")
 
-    def ship(self) -> None:
+    def fulfil(self) -> None:
+        """Of the paid orders the shoppers saw, ship some and cancel an item of others (which
+        refunds it: refunds then run through the same faults as charges)."""
         with self.traffic.lock:
             candidates = [
                 self.traffic.paid.popleft() for _ in range(min(2, len(self.traffic.paid)))
             ]
         for pk in candidates:
-            if self.rng.random() < 0.5:
-                continue
             path = f"/backoffice/orders/{pk}/"
             page = self.client.send("GET", path)
             if page.status_code != 200:
                 continue  # no lines of this vendor's in that order
             page.path = path
-            self.client.post_form(
-                page, f"{path}ship/", {"carrier": "DHL", "tracking_number": f"CH{pk:08d}"}
-            )
-            self.traffic.count("vendor shipments")
+            roll = self.rng.random()
+            cancel = CANCEL_LINE_RE.search(page.text)
+            if roll < 0.3 and cancel:
+                self.client.post_form(page, cancel.group(1), {"reason": "Broke in the warehouse"})
+                self.traffic.count("vendor cancelled an item (refund)")
+            elif roll < 0.7:
+                self.client.post_form(
+                    page, f"{path}ship/", {"carrier": "DHL", "tracking_number": f"CH{pk:08d}"}
+                )
+                self.traffic.count("vendor shipments")
 
 
 def audit_order_pages(shoppers: list[Shopper], orders: dict[int, str]) -> dict[int, OrderPage]:
