@@ -5,14 +5,17 @@ monitor and a pusher, joined by two `multiprocessing.Queue`s. A child SIGKILLed 
 holds a queue's lock (an idle worker waits in `task_queue.get()` holding the read lock, the
 monitor holds the result queue's) leaves that lock taken for good: Q2's sentinel replaces
 the dead child, and the replacement blocks on the same lock forever. Replacing one child
-can therefore never be trusted, so this module never does it after an abnormal death:
+can therefore never be trusted after a death that may have happened inside a lock:
 
-- The sentinel (`SupervisedSentinel`) treats any child that dies other than by a clean
-  exit (a recycled worker, a worker that stopped itself after a timeout, a pusher that
-  stopped after a broker error) as the end of the whole cluster: it SIGKILLs every child
-  and exits. A cluster alive but not making progress (tasks waiting while every worker is
-  idle, results waiting while the monitor acknowledges nothing, a pusher that stopped
-  polling) ends the same way after `Q_STALL_SECONDS`.
+- The sentinel (`SupervisedSentinel`) treats any child killed by a signal (SIGKILL, the
+  OOM killer, a segfault) as the end of the whole cluster: it SIGKILLs every child, gives
+  back the broker rows it had taken but not started, and exits. A child that exited on its
+  own (a recycled worker, a worker that stopped itself after a timeout, a monitor or pusher
+  that raised on a database error) went through Python's shutdown, whose `with lock:`
+  blocks released every queue lock, so that child alone is replaced. A cluster alive but
+  not making progress (tasks waiting while every worker is idle, results waiting while the
+  monitor acknowledges nothing, a pusher that stopped polling) ends as a whole after
+  `Q_STALL_SECONDS`.
 - The main process (`ClusterSupervisor`, `manage.py run_worker <queue>`) starts a fresh
   sentinel, with fresh queues, whenever the previous one ended, and kills a sentinel whose
   heartbeat stops. It writes a heartbeat file that liveness probes read.
@@ -30,6 +33,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import queue
 import signal
 import time
 import uuid
@@ -38,8 +42,10 @@ from pathlib import Path
 import setproctitle
 from django.conf import settings
 from django.db import connections
+from django.utils import timezone
 from django_q.cluster import Sentinel, get_mp_context
 from django_q.conf import Conf
+from django_q.models import OrmQ
 from django_q.monitor import monitor
 from django_q.pusher import pusher
 from django_q.scheduler import scheduler
@@ -73,6 +79,11 @@ def die_with_parent(parent_pid: int) -> None:
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent_pid:
         os._exit(1)
+
+
+def killed(process) -> bool:
+    """Did the child die by a signal (the only deaths that can leave a queue lock taken)?"""
+    return process.exitcode is not None and process.exitcode < 0
 
 
 def _child_main(parent_pid: int, target, *args) -> None:
@@ -135,7 +146,9 @@ class SupervisedSentinel(Sentinel):
         self.start_event.set()
         Stat(self).save()
         cycle = Conf.GUARD_CYCLE
-        since_schedule = 0.0
+        # Schedules at once, then every 30 s: a cluster restarted often must still run them
+        # (Q2's scheduler locks the schedule rows, so clusters never fire one twice).
+        since_schedule = 30.0
         while True:
             try:
                 self.check_children(cycle)
@@ -157,18 +170,18 @@ class SupervisedSentinel(Sentinel):
         for process in list(self.pool):
             with process.timer.get_lock():
                 if not process.is_alive():
-                    if process.exitcode != 0:
+                    if killed(process):
                         raise ClusterBroken(
                             f"worker {process.pid} died (exit code {process.exitcode})"
                         )
-                    self.reincarnate(process)  # recycled, or stopped itself after a timeout
+                    self.reincarnate(process)  # recycled, stopped itself after a timeout
                 elif process.timer.value == 0:
                     raise ClusterBroken(f"worker {process.pid} is still running past its timeout")
                 elif process.timer.value > 0:
                     process.timer.value = max(process.timer.value - cycle, 0)
         for role, process in (("monitor", self.monitor), ("pusher", self.pusher)):
             if not process.is_alive():
-                if process.exitcode != 0:
+                if killed(process):
                     raise ClusterBroken(f"{role} {process.pid} died (exit code {process.exitcode})")
                 self.reincarnate(process)
 
@@ -206,16 +219,43 @@ class SupervisedSentinel(Sentinel):
             connections.close_all()
 
     def end_cluster(self, reason: str) -> None:
-        """Kill every child and exit; the main process starts a fresh cluster."""
+        """Kill every child, give back the tasks no worker started, and exit; the main
+        process starts a fresh cluster."""
         logger.critical(
             "Q2 cluster [%s]: %s; restarting the whole cluster",
             self.queue_name(),
             reason,
         )
-        for process in [*self.pool, self.monitor, self.pusher]:
+        for process in [self.pusher, *self.pool, self.monitor]:
             with contextlib.suppress(ProcessLookupError, TypeError):
                 os.kill(process.pid, signal.SIGKILL)
+        self.release_untaken_tasks()
         os._exit(EXIT_BROKEN)
+
+    def release_untaken_tasks(self) -> None:
+        """Make the broker rows waiting in our task queue due again, so another cluster runs
+        them now rather than when their lease ends.
+
+        Tasks wait here only while every worker is busy, and then no worker holds the
+        queue's read lock; if a dead process does hold it, the rows wait for their lease.
+        """
+        ack_ids = []
+        try:
+            while True:
+                task = self.task_queue.get(timeout=0.2)
+                if isinstance(task, dict) and task.get("ack_id"):
+                    ack_ids.append(task["ack_id"])
+        except queue.Empty:
+            pass
+        except Exception:  # noqa: BLE001 - a torn message: the lease brings the rest back
+            logger.warning("Could not read back the untaken tasks", exc_info=True)
+        if not ack_ids:
+            return
+        try:
+            OrmQ.objects.filter(pk__in=ack_ids).update(lock=timezone.now())
+            logger.info("Gave back %s untaken task(s) to the broker", len(ack_ids))
+        except Exception:  # noqa: BLE001 - the database is away: the lease brings them back
+            logger.warning("Could not give back %s untaken task(s)", len(ack_ids), exc_info=True)
 
 
 class ClusterSupervisor:

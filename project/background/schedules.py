@@ -1,8 +1,11 @@
 """Periodic work run by Django-Q2's scheduler, guarded so that a schedule row delivered again
 (a lost acknowledgement, a cluster that ended mid-run) does not run the work again.
 
-The scheduler hands `run_scheduled(name, func)` to a worker once per interval; the guard is
-an atomic cache add per schedule and interval, shared by every process.
+The scheduler hands `run_scheduled(name, func)` to a worker once a minute, at the first
+scheduler round (every 30 s in each cluster) after the schedule's due time, so two real runs
+are 30 to 90 s apart. A row delivered again comes back after its broker lease
+(Q_LEASE_SECONDS, 10 s). The guard, an atomic cache add shared by every process, therefore
+holds for 25 s: it stops the repeat and never a real run.
 """
 
 import logging
@@ -12,18 +15,18 @@ from django.utils.module_loading import import_string
 
 logger = logging.getLogger("project.background")
 
-SCHEDULE_INTERVAL = 60  # seconds: every schedule runs once a minute
+GUARD_SECONDS = 25
 
 
 def run_scheduled(name: str, func: str) -> str:
-    """Run the schedule's function unless this interval's run has happened already."""
+    """Run the schedule's function unless it ran less than GUARD_SECONDS ago."""
     try:
-        first = cache.add(f"background:schedule:{name}", 1, SCHEDULE_INTERVAL - 5)
+        first = cache.add(f"background:schedule:{name}", 1, GUARD_SECONDS)
     except Exception:  # noqa: BLE001 - the work is idempotent; better twice than never
         logger.warning("Schedule guard unavailable; running %s anyway", name, exc_info=True)
         first = True
     if not first:
-        logger.info("Schedule %s already ran in this interval; skipped", name)
+        logger.info("Schedule %s ran less than %s s ago; skipped", name, GUARD_SECONDS)
         return "skipped"
     import_string(func)()
     return "ran"

@@ -16,6 +16,7 @@ import time
 import pytest
 from django.core.cache import cache
 from django.tasks import TaskResultStatus
+from django.utils import timezone
 from django_q.models import OrmQ
 
 from project.background import monitoring, schedules
@@ -110,6 +111,54 @@ def test_a_killed_busy_worker_is_recovered_once_and_new_work_runs_meanwhile(
     assert slow.status == TaskResultStatus.SUCCESSFUL
     assert slow.attempts == 2
     assert fixture_tasks.count(f"{key}:completed") == 1
+
+
+def test_a_worker_that_exits_on_its_own_is_replaced_alone(q_workers):  # noqa: F811
+    [cluster] = q_workers.start("critical").values()
+    sentinel = cluster.sentinel()
+    key = f"exit-{os.getpid()}-{time.monotonic_ns()}"
+
+    result = fixture_tasks.exit_worker_once.enqueue(key)
+
+    # The worker went through Python's shutdown (no lock left taken): only it is replaced.
+    q_workers.wait_for(lambda: fixture_tasks.count(f"{key}:started") >= 1, timeout=10)
+    q_workers.wait_for(lambda: len(cluster.roles()["worker"]) == 2, timeout=10)
+    run_within_recovery_time(q_workers)
+    assert cluster.sentinel() == sentinel
+    assert "restarting the whole cluster" not in cluster.log()
+    # Its attempt is taken over when the lease ends, and completes once.
+    q_workers.wait_for(lambda: result.refresh() or result.is_finished, timeout=30)
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert fixture_tasks.count(f"{key}:completed") == 1
+
+
+def test_tasks_a_dying_cluster_had_taken_but_not_started_run_at_once_elsewhere(
+    q_workers,  # noqa: F811
+):
+    [cluster] = q_workers.start("critical").values()
+    key = f"busy-{os.getpid()}-{time.monotonic_ns()}"
+    busy = [fixture_tasks.slow_once.enqueue(f"{key}-{n}", seconds=30) for n in range(2)]
+    q_workers.wait_for(
+        lambda: (
+            TaskRecord.objects.filter(pk__in=[r.id for r in busy], status="RUNNING").count() == 2
+        ),
+        timeout=10,
+    )
+    # Both workers are busy: the pusher takes this one into the cluster's queue, where it waits.
+    waiting = fixture_tasks.noop.enqueue(3)
+    q_workers.wait_for(
+        lambda: not OrmQ.objects.filter(key="critical", lock__lte=timezone.now()).exists(),
+        timeout=5,
+    )
+    victim = cluster.roles()["worker"][0]
+    killed_at = time.monotonic()
+
+    os.kill(victim, signal.SIGKILL)
+
+    # Given back to the broker as the cluster ends, not left to its lease (Q_LEASE_SECONDS).
+    q_workers.wait_for(lambda: waiting.refresh() or waiting.is_finished, timeout=10)
+    assert time.monotonic() - killed_at < 5
+    assert "Gave back 1 untaken task(s)" in cluster.log()
 
 
 def test_a_killed_monitor_leaves_no_delivery_repeating_forever(q_workers):  # noqa: F811
