@@ -24,7 +24,8 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chaos.processes import Managed, Proc, children, process_table
+from chaos.processes import Managed
+from project.procfs import Proc, children, process_table
 
 logger = logging.getLogger("chaos")
 

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from project.procfs import process_table
+
 logger = logging.getLogger("chaos")
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -34,38 +36,6 @@ def worker_argv(queue: str, *, run_worker: str) -> tuple[list[str], dict[str, st
     if run_worker:
         return [*MANAGE, "run_worker", queue], env
     return [*MANAGE, "qcluster"], env
-
-
-@dataclass(frozen=True)
-class Proc:
-    pid: int
-    ppid: int
-    pgid: int
-    state: str
-    start: int  # clock ticks after boot, to order processes by birth
-
-
-def process_table() -> dict[int, Proc]:
-    """Every live (non-zombie) process, from /proc."""
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name is in parentheses and may contain spaces; the fields follow it.
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] in ("Z", "X"):
-            continue
-        pid = int(entry.name)
-        table[pid] = Proc(pid, int(fields[1]), int(fields[2]), fields[0], int(fields[19]))
-    return table
-
-
-def children(table: dict[int, Proc], pid: int) -> list[Proc]:
-    return sorted((p for p in table.values() if p.ppid == pid), key=lambda p: (p.start, p.pid))
 
 
 @dataclass

@@ -52,6 +52,8 @@ from django_q.scheduler import scheduler
 from django_q.status import Stat
 from django_q.worker import worker
 
+from project.procfs import children_of
+
 Value = get_mp_context().Value
 Event = get_mp_context().Event
 
@@ -378,23 +380,6 @@ class ClusterSupervisor:
     def _remove_heartbeat_file(self) -> None:
         if self.heartbeat_file is not None:
             self.heartbeat_file.unlink(missing_ok=True)
-
-
-def children_of(pid: int, *, zombies: bool = False) -> list[int]:
-    """Direct children of `pid` (zombies only if asked), read from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name is in parentheses and may contain spaces; fields follow it.
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid and (zombies or fields[0] != "Z"):
-            found.append(int(entry.name))
-    return found
 
 
 def heartbeat_path(queue: str) -> Path:
