@@ -10,7 +10,8 @@ A row a cluster has taken is locked for a short lease (`Q_LEASE_SECONDS`), not f
 had taken but not started, and they come back within the lease. A row that comes back while
 its task still runs elsewhere is harmless: the runner sees the live lease and skips it.
 The pusher and the monitor stamp `pusher_beat` / `ack_beat` (set by the sentinel), so the
-sentinel can tell a cluster that stopped moving.
+sentinel can tell a cluster that stopped moving, and the pusher notes the rows it takes in
+`claimed`, so a cluster that ends can give them back at once.
 """
 
 import datetime
@@ -29,6 +30,7 @@ logger = logging.getLogger("project.background")
 class OrmBroker(orm.ORM):
     pusher_beat = None
     ack_beat = None
+    claimed = None
 
     def __init__(self, list_key: str | None = None, *, not_before: datetime.datetime | None = None):
         super().__init__(list_key=list_key)
@@ -70,6 +72,8 @@ class OrmBroker(orm.ORM):
                 if connection.filter(id=task.id, lock=task.lock).update(lock=self.timeout(task)):
                     claimed.append((task.pk, task.payload))
             if claimed:
+                if self.claimed is not None:
+                    self.claimed.note(pk for pk, _payload in claimed)
                 _cache_call("add", f"{UNACKED_SINCE_KEY}:{self.list_key}", time.time(), None)
             return claimed
         orm.sleep(Conf.POLL)

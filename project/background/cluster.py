@@ -33,7 +33,6 @@ import contextlib
 import ctypes
 import logging
 import os
-import queue
 import signal
 import time
 import uuid
@@ -54,6 +53,7 @@ from django_q.worker import worker
 
 from project.procfs import children_of
 
+Array = get_mp_context().Array
 Value = get_mp_context().Value
 Event = get_mp_context().Event
 
@@ -93,6 +93,27 @@ def _child_main(parent_pid: int, target, *args) -> None:
     target(*args)
 
 
+class ClaimLog:
+    """The broker rows the pusher took most recently, in memory shared with the sentinel."""
+
+    SIZE = 256  # far more than a cluster holds at once (queue_limit + workers)
+
+    def __init__(self):
+        # Slot 0 counts the rows noted; the rest is a ring of their ids.
+        self.slots = Array("q", self.SIZE + 1)
+
+    def note(self, ack_ids) -> None:
+        with self.slots.get_lock():
+            for ack_id in ack_ids:
+                self.slots[1 + self.slots[0] % self.SIZE] = ack_id
+                self.slots[0] += 1
+
+    def recent(self) -> list[int]:
+        # Without the lock: the pusher may have died holding it, and a torn read of an
+        # id only releases a row early or not at all, both harmless.
+        return sorted({ack_id for ack_id in self.slots[1:] if ack_id > 0})
+
+
 class ClusterBroken(Exception):
     """A child died abnormally or the cluster stopped making progress."""
 
@@ -108,12 +129,14 @@ class SupervisedSentinel(Sentinel):
         # Progress beacons the children write through the (forked) broker object.
         self.pusher_beat = Value("d", time.time())
         self.ack_beat = Value("d", time.time())
+        self.claimed = ClaimLog()
         self.waiting_since: dict[str, float] = {}
         super().__init__(stop_event, start_event, cluster_id)
 
     def spawn_cluster(self) -> None:
         self.broker.pusher_beat = self.pusher_beat
         self.broker.ack_beat = self.ack_beat
+        self.broker.claimed = self.claimed
         super().spawn_cluster()
 
     def spawn_process(self, target, *args):
@@ -235,29 +258,23 @@ class SupervisedSentinel(Sentinel):
         os._exit(EXIT_BROKEN)
 
     def release_untaken_tasks(self) -> None:
-        """Make the broker rows waiting in our task queue due again, so another cluster runs
-        them now rather than when their lease ends.
+        """Make the broker rows this cluster took lately due again, so another cluster runs
+        what was waiting in our queue now rather than when its lease ends.
 
-        Tasks wait here only while every worker is busy, and then no worker holds the
-        queue's read lock; if a dead process does hold it, the rows wait for their lease.
+        The pusher notes every row it takes (`broker.claimed`). Releasing one whose task did
+        run is harmless: the runner skips a finished task, and one still leased to a dead
+        worker gets its check-back at the lease's end.
         """
-        ack_ids = []
-        try:
-            while True:
-                task = self.task_queue.get(timeout=0.2)
-                if isinstance(task, dict) and task.get("ack_id"):
-                    ack_ids.append(task["ack_id"])
-        except queue.Empty:
-            pass
-        except Exception:  # noqa: BLE001 - a torn message: the lease brings the rest back
-            logger.warning("Could not read back the untaken tasks", exc_info=True)
+        ack_ids = self.claimed.recent()
         if not ack_ids:
             return
         try:
-            OrmQ.objects.filter(pk__in=ack_ids).update(lock=timezone.now())
-            logger.info("Gave back %s untaken task(s) to the broker", len(ack_ids))
+            released = OrmQ.objects.filter(pk__in=ack_ids).update(lock=timezone.now())
         except Exception:  # noqa: BLE001 - the database is away: the lease brings them back
-            logger.warning("Could not give back %s untaken task(s)", len(ack_ids), exc_info=True)
+            logger.warning("Could not give back the cluster's tasks", exc_info=True)
+            return
+        if released:
+            logger.info("Gave back %s task(s) the cluster had taken to the broker", released)
 
 
 class ClusterSupervisor:

