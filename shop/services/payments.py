@@ -17,7 +17,10 @@ whether the charge went through, so the payment is looked up at the processor by
 last attempt failed with "processing_error" so the order can be paid again. The processor
 unreachable: the outcome is unknown; the payment stays processing with
 `outcome_unknown_since` set (the order page says so, and no second payment can start) until
-the sweeper's `reconcile_payment` learns the outcome. A payment given up on is looked up
+`reconcile_payment` learns the outcome: the task's last attempt schedules a lookup, and each
+lookup that finds the processor still unreachable schedules the next, waiting as long as the
+outcome has been unknown so far (5 s to 5 min), so a short outage keeps the shopper waiting
+seconds, not minutes; the sweeper stays the safety net. A payment given up on is looked up
 again for PAYMENT_RECONCILE_HOURS: a charge that landed after all pays the order, or is
 refunded in full (with an email) when the order no longer awaits payment.
 """
@@ -53,6 +56,13 @@ PROCESSING_ERROR_MESSAGE = (
 # Payments given up on that one sweep hands to `reconcile_payment`, oldest check first.
 RECONCILE_BATCH = 50
 MAX_ATTEMPTS_COUNTED = 32767  # the largest PositiveSmallIntegerField
+# The next lookup of an unknown outcome waits as long as the outcome has been unknown so
+# far, within these bounds: lookups about 5, 10, 20, 40 s ... after it became unknown, then
+# every 5 min. Once the processor is back, a payment waits at most about as long again as
+# it was unreachable (never more than the cap). In a longer outage the sweeper, every
+# PAYMENT_STUCK_AFTER_SECONDS, comes first, and its lookup takes the chain over.
+LOOKUP_DELAY_MIN = timedelta(seconds=5)
+LOOKUP_DELAY_MAX = timedelta(minutes=5)
 
 
 class OrderNotPayable(DomainError):
@@ -105,8 +115,9 @@ def process_payment(*, payment_id: int, last_attempt: bool = False) -> Payment |
     `last_attempt` fails the payment with "processing_error" (PaymentFailed(final=False); the
     order stays awaiting payment, to be paid again); the processor unreachable marks the
     outcome unknown and raises to be retried, or on the last attempt leaves the payment
-    processing for the sweeper. Past PAYMENT_CHARGE_WINDOW_SECONDS after checkout the charge
-    is not sent again: the payment is only looked up, as by `reconcile_payment`.
+    processing and schedules its lookup (a `reconcile_payment` task, in this transaction).
+    Past PAYMENT_CHARGE_WINDOW_SECONDS after checkout the charge is not sent again: the
+    payment is only looked up, as by `reconcile_payment`.
     """
     with transaction.atomic():
         payment = Payment.objects.select_for_update().filter(pk=payment_id).first()
@@ -134,7 +145,7 @@ def process_payment(*, payment_id: int, last_attempt: bool = False) -> Payment |
                 logger.warning("Payment %s: outcome unknown; will retry", payment.pk)
                 retry = exc
             else:
-                logger.warning("Payment %s: outcome unknown; left to the sweeper", payment.pk)
+                _schedule_lookup(payment)
         else:
             if result is not None:
                 _apply_result(payment, result)
@@ -151,7 +162,9 @@ def process_payment(*, payment_id: int, last_attempt: bool = False) -> Payment |
     return payment
 
 
-def reconcile_payment(*, payment_id: int, call_counted: bool = False) -> Payment | None:
+def reconcile_payment(
+    *, payment_id: int, call_counted: bool = False, scheduled_at_attempts: int | None = None
+) -> Payment | None:
     """Learn a payment's outcome from the processor by its key, and apply it; never charges.
 
     For a payment processing (outcome unknown, or a run that died) and for one given up on
@@ -161,8 +174,11 @@ def reconcile_payment(*, payment_id: int, call_counted: bool = False) -> Payment
     order no longer awaits payment. Nothing there: a payment in flight is given up on
     (failed "processing_error", PaymentFailed(final=False): the order can be paid again); one
     given up on stays so. The processor unreachable: a payment in flight stays processing
-    with `outcome_unknown_since` set. `call_counted`: the caller committed this call in
-    `attempts` already.
+    with `outcome_unknown_since` set, and the next lookup is scheduled (in this transaction).
+    `call_counted`: the caller committed this call in `attempts` already.
+    `scheduled_at_attempts`: this is such a scheduled lookup, and the payment had made that
+    many gateway calls then; if it has made more since, a later run has looked it up (and
+    scheduled its own next lookup, if any), so this one does nothing: one chain per payment.
     """
     gateway = get_gateway()
     with transaction.atomic():
@@ -170,6 +186,10 @@ def reconcile_payment(*, payment_id: int, call_counted: bool = False) -> Payment
         if payment is None:
             return None
         in_flight = payment.status == PaymentStatus.PROCESSING
+        if scheduled_at_attempts is not None and not (
+            in_flight and payment.attempts == scheduled_at_attempts
+        ):
+            return payment
         if not (in_flight or _gave_up(payment)):
             return payment
         if not call_counted:
@@ -178,8 +198,8 @@ def reconcile_payment(*, payment_id: int, call_counted: bool = False) -> Payment
             found = gateway.retrieve_charge(idempotency_key=payment.idempotency_key)
         except GatewayError:
             if in_flight:
-                logger.warning("Payment %s: processor unreachable, outcome unknown", payment.pk)
                 _mark_outcome_unknown(payment)
+                _schedule_lookup(payment)
             else:
                 _save_progress(payment)
             return payment
@@ -292,6 +312,32 @@ def _charge_or_find(gateway: PaymentGateway, payment: Payment) -> ChargeResult |
         logger.warning("Transient gateway failure for payment %s; looking it up", payment.pk)
     payment.attempts = _one_more(payment.attempts)
     return gateway.retrieve_charge(idempotency_key=payment.idempotency_key)
+
+
+def _schedule_lookup(payment: Payment) -> None:
+    """Enqueue the next `reconcile_payment` of a locked payment whose outcome is unknown.
+
+    Due after as long as the outcome has been unknown so far, within LOOKUP_DELAY_MIN and
+    LOOKUP_DELAY_MAX. Enqueued in the caller's transaction (our backend writes the task with
+    it), so the lookup exists exactly when the state that asks for it committed. A backend
+    that cannot defer a task (the immediate one) gets none: the sweeper looks the payment up.
+    """
+    task = payment_tasks.reconcile_payment
+    if not task.get_backend().supports_defer:
+        logger.warning("Payment %s: outcome unknown; left to the sweeper", payment.pk)
+        return
+    now = timezone.now()
+    unknown_for = now - (payment.outcome_unknown_since or now)
+    delay = min(max(unknown_for, LOOKUP_DELAY_MIN), LOOKUP_DELAY_MAX)
+    logger.warning(
+        "Payment %s: outcome unknown for %.0f s; next lookup in %.0f s",
+        payment.pk,
+        unknown_for.total_seconds(),
+        delay.total_seconds(),
+    )
+    task.using(run_after=now + delay).enqueue(
+        payment_id=payment.pk, scheduled_at_attempts=payment.attempts
+    )
 
 
 def _gave_up(payment: Payment) -> bool:

@@ -18,8 +18,8 @@ def process_order_payment(context: TaskContext, payment_id: int) -> str:
     """Charge the payment once and apply the outcome; raises GatewayError to be retried.
 
     On the task's last attempt the service settles what it can instead of raising: nothing
-    charged fails the payment (the order can be paid again); an outcome still unknown is
-    left to the sweeper.
+    charged fails the payment (the order can be paid again); an outcome still unknown gets
+    a `reconcile_payment` scheduled.
     """
     payment = payment_services.process_payment(
         payment_id=payment_id, last_attempt=is_last_attempt(context)
@@ -28,9 +28,14 @@ def process_order_payment(context: TaskContext, payment_id: int) -> str:
 
 
 @task(queue_name="critical", priority=PAYMENT_PRIORITY)
-def reconcile_payment(payment_id: int) -> str:
-    """Look the payment up at the processor by its key and apply what is found; never charges."""
-    payment = payment_services.reconcile_payment(payment_id=payment_id)
+def reconcile_payment(payment_id: int, scheduled_at_attempts: int | None = None) -> str:
+    """Look the payment up at the processor by its key and apply what is found; never charges.
+
+    Still unreachable, it schedules the next lookup (`scheduled_at_attempts` set), with backoff.
+    """
+    payment = payment_services.reconcile_payment(
+        payment_id=payment_id, scheduled_at_attempts=scheduled_at_attempts
+    )
     return payment.status if payment is not None else "missing"
 
 

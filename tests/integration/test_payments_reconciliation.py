@@ -1,5 +1,6 @@
 """A charge or refund whose outcome we do not know is never failed, never taken twice and
-never refunded twice: it is looked up at the processor by its idempotency key.
+never refunded twice: it is looked up at the processor by its idempotency key, a payment's
+again and again with backoff until the processor answers.
 
 The first tests drive the services in this process (tasks run inline); the last ones run
 real Django-Q2 `critical` and `emails` workers, kill one mid-call and switch the simulated
@@ -43,7 +44,10 @@ from tests.integration.payments_support import (
 
 Gateway = simulated.SimulatedGateway
 PAYMENT_TASK = "shop.tasks.payments.process_order_payment"
+LOOKUP_TASK = "shop.tasks.payments.reconcile_payment"
+SWEEP_TASK = "shop.tasks.payments.sweep_stuck_payments"
 REFUND_TASK = "shop.tasks.payments.process_refund"
+Q2_BACKEND = "project.background.backend.DjangoQ2Backend"
 
 
 @pytest.fixture
@@ -64,6 +68,13 @@ def run_commit_hooks(django_capture_on_commit_callbacks):
 @pytest.fixture
 def own_ledger(settings, tmp_path):
     settings.SIMULATED_GATEWAY_LEDGER_PATH = tmp_path / "gateway.sqlite3"
+
+
+@pytest.fixture
+def deferring_backend(settings):
+    """Tasks go to the Django-Q2 backend, which can defer them: enqueued tasks are records
+    (no worker runs here), so a test reads what was scheduled and for when."""
+    settings.TASKS = {"default": {**settings.TASKS["default"], "BACKEND": Q2_BACKEND}}
 
 
 @pytest.fixture
@@ -98,6 +109,32 @@ def event_types(order) -> list[str]:
         .order_by("sequence")
         .values_list("event_type", flat=True)
     )
+
+
+def unknown_outcome(order, *, unknown_for, django_capture_on_commit_callbacks):
+    """A payment for the order processing after the task's three attempts met the processor
+    unreachable (each a charge and a lookup), its outcome unknown for `unknown_for` (None:
+    not marked unknown yet, as after a worker died mid-charge)."""
+    payment = started(order, django_capture_on_commit_callbacks=django_capture_on_commit_callbacks)
+    Payment.objects.filter(pk=payment.pk).update(
+        status=PaymentStatus.PROCESSING,
+        attempts=6,
+        processing_started_at=timezone.now(),
+        outcome_unknown_since=None if unknown_for is None else timezone.now() - unknown_for,
+    )
+    return Payment.objects.get(pk=payment.pk)
+
+
+def scheduled_lookups(payment) -> list[tuple[float, int]]:
+    """The lookups scheduled for the payment, in order: (seconds from when each was enqueued
+    until it is due, the payment's gateway calls when it was scheduled)."""
+    records = TaskRecord.objects.filter(
+        task_path=LOOKUP_TASK, kwargs__payment_id=payment.pk
+    ).order_by("enqueued_at")
+    return [
+        ((r.run_after - r.enqueued_at).total_seconds(), r.kwargs["scheduled_at_attempts"])
+        for r in records
+    ]
 
 
 def land_late_charge(payment, *, number=APPROVE):
@@ -272,6 +309,115 @@ def test_the_sweeper_looks_up_payments_that_were_tried_and_charges_only_those_ne
     tried.refresh_from_db()
     assert (tried.status, tried.attempts) == (PaymentStatus.FAILED, 4)  # looked up: nothing
     assert Payment.objects.get(pk=never.pk).status == PaymentStatus.CAPTURED
+
+
+@pytest.mark.usefixtures("own_ledger", "deferring_backend")
+def test_the_last_attempt_that_leaves_the_outcome_unknown_schedules_a_lookup_in_5_seconds(
+    order, django_capture_on_commit_callbacks, monkeypatch
+):
+    payment = started(order, django_capture_on_commit_callbacks=django_capture_on_commit_callbacks)
+    Gateway.set_outage()
+    with pytest.raises(GatewayError):
+        payment_services.process_payment(payment_id=payment.pk)
+    assert scheduled_lookups(payment) == []  # the task's own retry comes first
+
+    payment = payment_services.process_payment(payment_id=payment.pk, last_attempt=True)
+
+    assert (payment.status, payment.attempts) == (PaymentStatus.PROCESSING, 4)
+    assert scheduled_lookups(payment) == [(pytest.approx(5, abs=0.5), 4)]
+    [record] = TaskRecord.objects.filter(task_path=LOOKUP_TASK)
+    assert (record.queue, record.status) == ("critical", "READY")
+    # Run when due (as its worker would), it is one lookup and never a charge.
+    monkeypatch.setattr(Gateway, "charge", lambda self, **kw: pytest.fail("charged"))
+    assert payment_tasks.reconcile_payment.call(*record.args, **record.kwargs) == "processing"
+    assert Payment.objects.get(pk=payment.pk).attempts == 5
+    assert [at for _, at in scheduled_lookups(payment)] == [4, 5]
+
+
+@pytest.mark.usefixtures("own_ledger", "deferring_backend")
+@pytest.mark.parametrize(
+    ("unknown_for", "next_in"),
+    [
+        (None, 5),  # unknown from now on
+        (datetime.timedelta(seconds=3), 5),
+        (datetime.timedelta(seconds=10), 10),
+        (datetime.timedelta(seconds=40), 40),
+        (datetime.timedelta(seconds=160), 160),
+        (datetime.timedelta(minutes=6), 300),
+        (datetime.timedelta(hours=5), 300),
+    ],
+)
+def test_a_lookup_that_meets_the_processor_unreachable_schedules_the_next_one_with_backoff(
+    order, unknown_for, next_in, django_capture_on_commit_callbacks
+):
+    payment = unknown_outcome(
+        order,
+        unknown_for=unknown_for,
+        django_capture_on_commit_callbacks=django_capture_on_commit_callbacks,
+    )
+    Gateway.set_outage()
+
+    payment = payment_services.reconcile_payment(payment_id=payment.pk, scheduled_at_attempts=6)
+
+    assert (payment.status, payment.attempts) == (PaymentStatus.PROCESSING, 7)
+    assert payment.outcome_unknown_since is not None
+    # As long again as it has been unknown: lookups 5, 10, 20, 40 s ... after, 5 min at most.
+    assert scheduled_lookups(payment) == [(pytest.approx(next_in, abs=0.5), 7)]
+
+
+@pytest.mark.usefixtures("own_ledger", "deferring_backend")
+@pytest.mark.parametrize(
+    ("processor_has", "outcome"),
+    [("the charge", PaymentStatus.CAPTURED), ("nothing", PaymentStatus.FAILED)],
+)
+def test_a_lookup_that_learns_the_outcome_schedules_nothing_and_later_ones_do_nothing(
+    order, processor_has, outcome, django_capture_on_commit_callbacks, monkeypatch
+):
+    payment = unknown_outcome(
+        order,
+        unknown_for=datetime.timedelta(seconds=30),
+        django_capture_on_commit_callbacks=django_capture_on_commit_callbacks,
+    )
+    if processor_has == "the charge":
+        land_late_charge(payment)
+
+    payment = payment_services.reconcile_payment(payment_id=payment.pk, scheduled_at_attempts=6)
+
+    assert (payment.status, payment.attempts) == (outcome, 7)
+    assert payment.outcome_unknown_since is None
+    assert scheduled_lookups(payment) == []
+    # A lookup scheduled before it was settled (the chain's, or a sweep's) finds it settled.
+    monkeypatch.setattr(Gateway, "retrieve_charge", lambda self, **kw: pytest.fail("looked up"))
+    again = payment_services.reconcile_payment(payment_id=payment.pk, scheduled_at_attempts=7)
+    assert (again.status, again.attempts, again.updated_at) == (
+        outcome,
+        7,
+        payment.updated_at,
+    )
+    assert scheduled_lookups(payment) == []
+
+
+@pytest.mark.usefixtures("own_ledger", "deferring_backend")
+def test_a_scheduled_lookup_overtaken_by_another_does_nothing_so_one_chain_goes_on(
+    order, django_capture_on_commit_callbacks, monkeypatch
+):
+    payment = unknown_outcome(
+        order,
+        unknown_for=datetime.timedelta(seconds=20),
+        django_capture_on_commit_callbacks=django_capture_on_commit_callbacks,
+    )
+    Gateway.set_outage()
+    payment_services.reconcile_payment(payment_id=payment.pk, scheduled_at_attempts=6)
+    payment_services.reconcile_payment(payment_id=payment.pk)  # the sweeper's, meanwhile
+    looked_up = []
+    monkeypatch.setattr(Gateway, "retrieve_charge", lambda self, **kw: looked_up.append(kw))
+
+    payment = payment_services.reconcile_payment(payment_id=payment.pk, scheduled_at_attempts=7)
+
+    assert looked_up == []
+    assert (payment.status, payment.attempts) == (PaymentStatus.PROCESSING, 8)
+    # Scheduled at 7 (now overtaken) and at 8: only the sweeper's lookup goes on chasing.
+    assert [at for _, at in scheduled_lookups(payment)] == [7, 8]
 
 
 def test_a_late_capture_for_an_order_still_awaiting_payment_pays_it(
@@ -492,6 +638,11 @@ def sweep(q_workers):  # noqa: F811
     return result.return_value
 
 
+def lookups() -> list[TaskRecord]:
+    """The `reconcile_payment` tasks enqueued so far, oldest first."""
+    return list(TaskRecord.objects.filter(task_path=LOOKUP_TASK).order_by("enqueued_at"))
+
+
 def deliver_events() -> None:
     """What `manage.py run_dispatcher` does: hand committed events to their handlers."""
     event_dispatcher.Dispatcher().run_until_idle()
@@ -541,9 +692,11 @@ def test_a_charge_made_just_before_its_worker_died_in_an_outage_is_never_failed_
     assert "PaymentFailed" not in event_types(order)
     time.sleep(1)
     assert q_workers.emails() == []  # not told it failed
+    # The lookup scheduled by the last attempt meets the outage and schedules the next one.
+    q_workers.wait_for(lambda: (found := lookups()) and found[0].status == "SUCCESSFUL", timeout=20)
 
     Gateway.clear_outage()
-    time.sleep(1)  # the sweeper takes payments untouched for PAYMENT_STUCK_AFTER_SECONDS
+    # The sweeper (the safety net; its period is 1 s here) looks it up before the chain does.
     assert sweep(q_workers) == {"payments": [payment.pk], "refunds": [], "given_up": []}
 
     q_workers.wait_for(
@@ -553,14 +706,76 @@ def test_a_charge_made_just_before_its_worker_died_in_an_outage_is_never_failed_
     [entry] = charges(payment)
     assert (entry.status, payment.gateway_reference) == ("captured", entry.reference)
     assert payment.outcome_unknown_since is None
+    assert payment.attempts == 7  # a lookup by the chain, then the sweeper's that found it
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PAID
     assert paid_according_to_processor() == paid_according_to_orders() == Decimal("42.50")
     deliver_events()
     q_workers.wait_for(lambda: q_workers.emails(), timeout=30)
+    # The chain's next lookup, overtaken by the sweeper's, does nothing and schedules nothing.
+    q_workers.wait_for(
+        lambda: (found := lookups()) and all(r.status == "SUCCESSFUL" for r in found), timeout=20
+    )
+    assert [r.return_value for r in lookups()] == ["processing", "captured", "captured"]
+    assert Payment.objects.get(pk=payment.pk).attempts == 7
     time.sleep(1)
     assert [m["Subject"] for m in q_workers.emails() if m["To"] == shopper.email] == [
         f"Your order {order.number} is confirmed"
     ]
+
+
+def test_an_unknown_outcome_is_looked_up_with_backoff_and_captured_soon_after_the_outage(
+    q_workers,  # noqa: F811
+    ledger,
+):
+    order = place_order(
+        factories.UserFactory(), (factories.ProductFactory(price=Decimal("18.40")), 1)
+    )
+    payment = payment_services.start_payment(order=order, card_token=card())
+    landed = land_late_charge(payment)  # the charge reached the processor ...
+    Gateway.set_outage()  # ... and then nothing could be asked, through all three attempts
+    q_workers.start("critical")
+
+    record = q_workers.wait_for(lambda: finished(PAYMENT_TASK), timeout=30)
+    assert (record.status, record.attempts, record.return_value) == (
+        "SUCCESSFUL",
+        3,
+        "processing",
+    )
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PROCESSING
+    assert payment.outcome_unknown_since is not None
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.PENDING_PAYMENT
+
+    # The first lookup, 5 s on, meets the outage too and schedules the next, further off.
+    first, second = q_workers.wait_for(
+        lambda: (found := lookups()) and found[0].status == "SUCCESSFUL" and found, timeout=20
+    )
+    assert first.return_value == "processing"
+    assert (first.run_after - first.enqueued_at).total_seconds() == pytest.approx(5, abs=0.5)
+    unknown_for = (second.enqueued_at - payment.outcome_unknown_since).total_seconds()
+    assert (second.run_after - second.enqueued_at).total_seconds() == pytest.approx(
+        unknown_for, abs=0.5
+    )
+    assert unknown_for > 5
+
+    Gateway.clear_outage()
+    cleared = time.monotonic()
+
+    q_workers.wait_for(
+        lambda: Payment.objects.get(pk=payment.pk).status == PaymentStatus.CAPTURED, timeout=15
+    )
+    captured_after = time.monotonic() - cleared
+    payment.refresh_from_db()
+    [entry] = charges(payment)
+    assert (entry.status, payment.gateway_reference) == ("captured", landed.reference)
+    assert payment.outcome_unknown_since is None
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.PAID
+    assert paid_according_to_processor() == paid_according_to_orders() == Decimal("18.40")
+    q_workers.wait_for(lambda: all(r.status == "SUCCESSFUL" for r in lookups()), timeout=10)
+    time.sleep(1)
+    assert [r.return_value for r in lookups()] == ["processing", "captured"]  # chain ended
+    assert not TaskRecord.objects.filter(task_path=SWEEP_TASK).exists()
+    assert captured_after < 15
 
 
 def test_transient_errors_with_nothing_charged_give_pay_now_back_after_the_retries(
