@@ -56,15 +56,18 @@ class Row:
 
 
 def backlog() -> dict[str, int]:
-    """Work still to do; the run has settled when all of it is zero."""
+    """Work still to do; the run has settled when all of it is zero. Tasks scheduled for
+    later (a lookup a payment chain no longer needs, due in minutes) are not work to wait for."""
+    now = timezone.now()
     return {
         "payments in flight": Payment.objects.filter(status__in=IN_FLIGHT).count(),
         "refunds in flight": Refund.objects.filter(status__in=REFUND_IN_FLIGHT).count(),
-        "tasks ready or running": TaskRecord.objects.filter(
-            status__in=[TaskResultStatus.READY, TaskResultStatus.RUNNING]
+        "tasks due or running": TaskRecord.objects.filter(
+            Q(status=TaskResultStatus.RUNNING)
+            | Q(status=TaskResultStatus.READY, next_attempt_at__lte=now)
         ).count(),
         "events pending": OutboxEvent.objects.pending().count(),
-        "broker rows": OrmQ.objects.count(),
+        "broker rows due": OrmQ.objects.filter(lock__lte=now).count(),
     }
 
 
