@@ -613,13 +613,17 @@ class Checker:
             ):
                 continue
             at = datetime.datetime.fromisoformat(error["at"])
+            sent = datetime.datetime.fromisoformat(error.get("sent_at") or error["at"])
+            sent -= datetime.timedelta(seconds=1)  # clocks: the server stamps its own time
+            request_id = error.get("request_id", "")
             if error["path"] == "/checkout/review/":
                 committed = [
                     o.pk
                     for o in self.orders.values()
                     if o.customer.email == error["shopper"]
-                    and at - datetime.timedelta(seconds=25) <= o.created_at <= at
+                    and sent <= o.created_at <= at
                     and o.pk not in shopper_orders
+                    and self._same_request(("OrderPlaced", o.pk), request_id)
                 ]
                 what = "order(s)"
             else:
@@ -628,7 +632,8 @@ class Checker:
                     p.pk
                     for p in self.payments
                     if p.order_id == order_id
-                    and at - datetime.timedelta(seconds=25) <= p.created_at <= at
+                    and sent <= p.created_at <= at
+                    and self._same_request(("payment", p.pk), request_id)
                 ]
                 what = "payment(s)"
             if committed:
@@ -642,6 +647,23 @@ class Checker:
             not bad,
             bad,
         )
+
+    @staticmethod
+    def _same_request(written: tuple[str, int], request_id: str) -> bool:
+        """Was the row written by this request, as far as the request ids it left say? An
+        order's OrderPlaced event and a payment's first task carry the request id; a row
+        whose trace names another request (a double click's twin) was not this one's."""
+        kind, pk = written
+        if kind == "OrderPlaced":
+            traces = OutboxEvent.objects.filter(
+                event_type="OrderPlaced", aggregate_type=ORDER_AGGREGATE, aggregate_id=str(pk)
+            ).values_list("request_id", flat=True)
+        else:
+            traces = TaskRecord.objects.filter(
+                task_path="shop.tasks.payments.process_order_payment", args=[pk]
+            ).values_list("request_id", flat=True)
+        traces = [trace for trace in traces if trace]
+        return not traces or not request_id or request_id in traces
 
     def summary(self) -> dict:
         return {
