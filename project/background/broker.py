@@ -92,10 +92,14 @@ def _cache_call(method: str, *args) -> None:
         logger.warning("Cache %s of %s failed", method, args[0], exc_info=True)
 
 
-def unacknowledged_seconds(queue: str) -> float:
-    """Seconds since the first delivery on `queue` that no acknowledgement has followed."""
+def unacknowledged_seconds(queues: list[str]) -> dict[str, float]:
+    """Per queue, seconds since the first delivery that no acknowledgement has followed."""
+    keys = {queue: f"{UNACKED_SINCE_KEY}:{queue}" for queue in queues}
     try:
-        since = cache.get(f"{UNACKED_SINCE_KEY}:{queue}")
-    except Exception:  # noqa: BLE001
-        return 0.0
-    return max(0.0, time.time() - since) if since is not None else 0.0
+        since = cache.get_many(list(keys.values()))
+    except Exception:  # noqa: BLE001 - unknown reads as nothing unacknowledged
+        since = {}
+    now = time.time()
+    return {
+        queue: max(0.0, now - since[key]) if key in since else 0.0 for queue, key in keys.items()
+    }

@@ -351,7 +351,6 @@ class ClusterSupervisor:
                 self._kill_sentinel()
                 return "sentinel stalled"
             self._write_heartbeat_file(start_event.is_set())
-            self._reap_leftovers(keep=self.sentinel.pid)
             self.sentinel.join(0.5)
         return f"sentinel exit code {self.sentinel.exitcode}"
 
@@ -368,14 +367,15 @@ class ClusterSupervisor:
             os.kill(self.sentinel.pid, signal.SIGKILL)
         self.sentinel.join(5)
 
-    def _reap_leftovers(self, *, keep: int | None = None) -> None:
+    def _reap_leftovers(self) -> None:
         """SIGKILL and reap what is left of an ended cluster (adopted by us as subreaper).
 
-        Reaps by pid, never `waitpid(-1)`, which could take the live sentinel's exit status.
+        Reaps by pid, never `waitpid(-1)`, which could take a sentinel's exit status from
+        multiprocessing.
         """
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            leftovers = [pid for pid in children_of(os.getpid(), zombies=True) if pid != keep]
+            leftovers = children_of(os.getpid(), zombies=True)
             if not leftovers:
                 return
             for pid in leftovers:

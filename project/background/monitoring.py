@@ -75,8 +75,9 @@ def queue_stats() -> dict[str, dict]:
             "oldest_age": (now - oldest).total_seconds() if oldest else 0.0,
             "started_lately": row["started_lately"],
         }
+    unacknowledged = broker.unacknowledged_seconds(list(stats))
     for queue, values in stats.items():
-        values["unacknowledged_seconds"] = broker.unacknowledged_seconds(queue)
+        values["unacknowledged_seconds"] = unacknowledged[queue]
         values["stalled"] = (
             values["oldest_age"] > stall_after.total_seconds() and not values["started_lately"]
         ) or values["unacknowledged_seconds"] > conf.queue_timeout(queue) + settings.Q_STALL_SECONDS

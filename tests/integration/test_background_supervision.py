@@ -100,9 +100,11 @@ def test_a_killed_busy_worker_is_recovered_once_and_new_work_runs_meanwhile(
     record = q_workers.wait_for(
         lambda: TaskRecord.objects.filter(pk=slow.id, status="RUNNING").first(), timeout=10
     )
+    victim = int(record.worker_ids[-1].rsplit(":", 1)[1])
+    assert victim in cluster.descendants()
     before = old_cluster_pids(cluster)
 
-    os.kill(int(record.worker_ids[-1].rsplit(":", 1)[1]), signal.SIGKILL)
+    os.kill(victim, signal.SIGKILL)
 
     assert_replaced_without_orphans(q_workers, cluster, before)
     run_within_recovery_time(q_workers)
@@ -110,6 +112,7 @@ def test_a_killed_busy_worker_is_recovered_once_and_new_work_runs_meanwhile(
     q_workers.wait_for(lambda: slow.refresh() or slow.is_finished, timeout=30)
     assert slow.status == TaskResultStatus.SUCCESSFUL
     assert slow.attempts == 2
+    assert slow.errors[0].exception_class_path == "project.background.runner.WorkerLost"
     assert fixture_tasks.count(f"{key}:completed") == 1
 
 
