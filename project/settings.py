@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "project",
     "project.events",
     "project.background",
+    "project.audit",
     "accounts",
     "shop",
     "backoffice",

@@ -1,0 +1,49 @@
+"""The audit table refuses UPDATE, DELETE and TRUNCATE through the app's own connection."""
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+from project.audit import services as audit
+from project.audit.models import AuditEntry
+from project.db.roles import APPEND_ONLY_TABLES
+
+pytestmark = pytest.mark.django_db
+
+
+def test_audit_table_is_listed_as_append_only_for_the_app_role():
+    assert AuditEntry._meta.db_table in APPEND_ONLY_TABLES
+
+
+def test_update_through_the_app_connection_is_refused():
+    # given an entry
+    entry = audit.record("auth.login_failed", metadata={"email_domain": "example.com"})
+
+    # when the app's connection tries to rewrite it, then the database refuses
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEntry.objects.filter(pk=entry.pk).update(action="auth.login")
+
+    # and the entry is unchanged
+    assert AuditEntry.objects.get(pk=entry.pk).action == "auth.login_failed"
+
+
+def test_delete_through_the_app_connection_is_refused():
+    entry = audit.record("auth.logout")
+
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEntry.objects.filter(pk=entry.pk).delete()
+
+    assert AuditEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_raw_sql_update_delete_and_truncate_are_refused():
+    entry = audit.record("auth.logout")
+
+    for statement in (
+        "UPDATE audit_auditentry SET ip = '10.0.0.1'",
+        "DELETE FROM audit_auditentry",
+        "TRUNCATE audit_auditentry",
+    ):
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement)
+
+    assert AuditEntry.objects.get(pk=entry.pk).ip == ""
