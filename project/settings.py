@@ -83,6 +83,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "project.middleware.RequestUserMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -265,7 +266,52 @@ AUTH_PASSWORD_VALIDATORS = [
 # How long an email-verification link stays valid.
 EMAIL_VERIFICATION_MAX_AGE = int(env("EMAIL_VERIFICATION_MAX_AGE", str(3 * 24 * 3600)))
 PASSWORD_RESET_TIMEOUT = int(env("PASSWORD_RESET_TIMEOUT", str(3600)))
-LOGIN_RATE_LIMIT = int(env("LOGIN_RATE_LIMIT", "10"))  # failed attempts per 15 minutes
+
+
+def rate_limit(bucket: str, limit: int, window: int) -> dict[str, int]:
+    """A limit from RATE_LIMIT_<BUCKET>="<attempts>/<seconds>" (e.g. "10/900"), else the default."""
+    value = env(f"RATE_LIMIT_{bucket.upper()}")
+    if value:
+        try:
+            limit_text, window_text = value.split("/")
+            limit, window = int(limit_text), int(window_text)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"RATE_LIMIT_{bucket.upper()} must look like 10/900 (attempts/seconds)."
+            ) from None
+        if limit < 1 or window < 1:
+            raise ImproperlyConfigured(f"RATE_LIMIT_{bucket.upper()} must be positive numbers.")
+    return {"limit": limit, "window": window}
+
+
+# Rate limits (project.ratelimit), counted in the cache (Redis: shared by every process).
+# Each is overridable by RATE_LIMIT_<NAME>="attempts/seconds"; see README "Rate limits".
+RATE_LIMITS = {
+    # Failed sign-ins (shop and /admin/ alike, counted in accounts.backends).
+    "login_account_address": rate_limit("login_account_address", 10, 15 * 60),
+    "login_address": rate_limit("login_address", 50, 15 * 60),
+    # Past this many failures on one account from anywhere, a correct password from a browser
+    # the owner has not unlocked by an emailed link is answered with that link, not refused.
+    "login_account": rate_limit("login_account", 20, 60 * 60),
+    "login_unlock_email": rate_limit("login_unlock_email", 1, 5 * 60),
+    "password_reset_email": rate_limit("password_reset_email", 3, 60 * 60),
+    "password_reset_address": rate_limit("password_reset_address", 10, 60 * 60),
+    "register_address": rate_limit("register_address", 10, 60 * 60),
+    # "Someone tried to register with your address" notices, per address.
+    "registration_notice_email": rate_limit("registration_notice_email", 1, 60 * 60),
+    "verification_resend_minute": rate_limit("verification_resend_minute", 1, 60),
+    "verification_resend_day": rate_limit("verification_resend_day", 5, 24 * 60 * 60),
+    "checkout_user": rate_limit("checkout_user", 20, 10 * 60),
+    "pay_user": rate_limit("pay_user", 10, 10 * 60),
+    # Second-factor code attempts per user, and email codes sent per user (accounts 2FA).
+    "twofactor_user": rate_limit("twofactor_user", 5, 5 * 60),
+    "twofactor_email_send": rate_limit("twofactor_email_send", 3, 15 * 60),
+    # Websocket connects per session (consumers), and CSP reports per client address.
+    "websocket_session": rate_limit("websocket_session", 30, 60),
+    "csp_report_address": rate_limit("csp_report_address", 60, 60),
+}
+# Proxies whose X-Forwarded-For is believed (IPs or CIDRs, comma-separated); see project.client_ip.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 
 # --- Email ----------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Bazaar <no-reply@bazaar.local>")
