@@ -6,19 +6,23 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 
+from project.client_ip import client_ip
+
 WINDOW_SECONDS = 15 * 60
 
 
 def _keys(*, email: str, request: HttpRequest) -> list[str]:
     # Hash the address so no personal data sits in cache keys.
     email_digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
-    ip = request.META.get("REMOTE_ADDR", "unknown")
+    ip = client_ip(request)
     return [f"login-fail:email:{email_digest}", f"login-fail:ip:{ip}"]
 
 
 def is_login_blocked(*, email: str, request: HttpRequest) -> bool:
     counts = cache.get_many(_keys(email=email, request=request))
-    return any(count >= settings.LOGIN_RATE_LIMIT for count in counts.values())
+    return any(
+        count >= settings.RATE_LIMITS["login_account_address"]["limit"] for count in counts.values()
+    )
 
 
 def record_login_failure(*, email: str, request: HttpRequest) -> None:

@@ -1,6 +1,22 @@
 import pytest
+from django.core.cache import cache
 
 from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Every test starts with no rate-limit counts (project.ratelimit keys only)."""
+    _delete_rate_limit_keys()
+    yield
+    _delete_rate_limit_keys()
+
+
+def _delete_rate_limit_keys() -> None:
+    client = cache._cache.get_client(None, write=True)
+    keys = list(client.scan_iter(match=cache.make_key("rl:*"), count=1000))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture
