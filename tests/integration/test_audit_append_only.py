@@ -41,9 +41,18 @@ def test_raw_sql_update_delete_and_truncate_are_refused():
     for statement in (
         "UPDATE audit_auditentry SET ip = '10.0.0.1'",
         "DELETE FROM audit_auditentry",
-        "TRUNCATE audit_auditentry",
+        # The test settings let the suite's own flush truncate; without that switch, refused.
+        "SET LOCAL bazaar.audit_allow_truncate = 'off'; TRUNCATE audit_auditentry",
     ):
         with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(statement)
 
     assert AuditEntry.objects.get(pk=entry.pk).ip == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_flush_between_transactional_tests_still_empties_the_audit_table():
+    # given an entry committed by a transactional test (the suite's flush then truncates it)
+    audit.record("auth.logout")
+
+    assert AuditEntry.objects.count() == 1
