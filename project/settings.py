@@ -10,6 +10,7 @@ security settings and refuses to start without SECRET_KEY and ALLOWED_HOSTS.
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -46,6 +47,8 @@ PRODUCTION = env("BAZAAR_MODE", "development") == "production"
 if PRODUCTION:
     SECRET_KEY = required("SECRET_KEY")
     ALLOWED_HOSTS = env_list("ALLOWED_HOSTS") or [required("ALLOWED_HOSTS")]
+    # Mail must leave the building: verification, password reset and order emails.
+    required("EMAIL_HOST")
     DEBUG = False
 else:
     SECRET_KEY = env("SECRET_KEY", "insecure-development-key-change-me-0123456789abcdef")
@@ -78,6 +81,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "project.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "project.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -339,7 +343,11 @@ else:
             "OPTIONS": {"file_path": str(VAR_DIR / "mail")},
         }
     }
-SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
+# Production without SITE_URL: https:// on the first of ALLOWED_HOSTS.
+SITE_URL = env(
+    "SITE_URL",
+    f"https://{ALLOWED_HOSTS[0].lstrip('.')}" if PRODUCTION else "http://127.0.0.1:8000",
+).rstrip("/")
 
 # --- Payments ---------------------------------------------------------------
 PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", "shop.gateways.simulated.SimulatedGateway")
@@ -394,33 +402,102 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 PRODUCT_IMAGE_MAX_BYTES = int(env("PRODUCT_IMAGE_MAX_BYTES", "2097152"))
 
 # --- Security -------------------------------------------------------------
+# The site's own origin (SITE_URL) and its websocket origin, named in the CSP's connect-src
+# and checked against every websocket's Origin header (project.websockets).
+_site = urlsplit(SITE_URL)
+SITE_ORIGIN = f"{_site.scheme}://{_site.netloc}"
+_ws_scheme = "wss" if _site.scheme == "https" else "ws"
+WEBSOCKET_ALLOWED_ORIGINS = list(
+    dict.fromkeys(
+        [SITE_ORIGIN, *CSRF_TRUSTED_ORIGINS, *env_list("WEBSOCKET_ALLOWED_ORIGINS")]
+        # Development: the same server reached as 127.0.0.1, localhost or [::1].
+        + (
+            []
+            if PRODUCTION
+            else [
+                f"{_site.scheme}://{host}{':' + str(_site.port) if _site.port else ''}"
+                for host in ALLOWED_HOSTS
+                if host and host[0] not in ".*" and host != "testserver"
+            ]
+        )
+    )
+)
+_ws_origins = [
+    f"{_ws_scheme}://{urlsplit(origin).netloc}"
+    for origin in WEBSOCKET_ALLOWED_ORIGINS
+    if urlsplit(origin).scheme == _site.scheme
+]
+CSP_REPORT_PATH = "/csp-report/"
+CSP_REPORT_MAX_BYTES = int(env("CSP_REPORT_MAX_BYTES", "16384"))
 SECURE_CSP = {
-    "default-src": [CSP.SELF],
+    # Nothing by default; every kind of resource the pages use is named below.
+    "default-src": [CSP.NONE],
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF, CSP.NONCE],
     "img-src": [CSP.SELF, "data:"],
     "font-src": [CSP.SELF],
-    # 'self' does not cover ws:/wss: in every browser; name the scheme explicitly.
-    "connect-src": [CSP.SELF, "ws:", "wss:"] if not PRODUCTION else [CSP.SELF, "wss:"],
+    "manifest-src": [CSP.SELF],
+    "connect-src": [CSP.SELF, *_ws_origins],
     "form-action": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
-    "base-uri": [CSP.SELF],
+    "base-uri": [CSP.NONE],
     "object-src": [CSP.NONE],
+    "report-uri": [CSP_REPORT_PATH],
+    "report-to": ["csp-endpoint"],
 }
+# Sent with the CSP (project.middleware.SecurityHeadersMiddleware): where report-to reports go.
+REPORTING_ENDPOINTS = {"csp-endpoint": CSP_REPORT_PATH}
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the meta tag, never the cookie
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Added by project.middleware.SecurityHeadersMiddleware to every response.
+CROSS_ORIGIN_RESOURCE_POLICY = "same-origin"
+PERMISSIONS_POLICY = (
+    "accelerometer=(), autoplay=(), bluetooth=(), browsing-topics=(), camera=(), "
+    "display-capture=(), encrypted-media=(), fullscreen=(), geolocation=(), gyroscope=(), "
+    "hid=(), idle-detection=(), interest-cohort=(), magnetometer=(), microphone=(), midi=(), "
+    "payment=(), picture-in-picture=(), publickey-credentials-get=(), screen-wake-lock=(), "
+    "serial=(), usb=(), xr-spatial-tracking=()"
+)
+# Pages that are always private (Cache-Control: no-store), besides every response to a
+# signed-in user or one that sets the session cookie.
+PRIVATE_PATH_PREFIXES = (
+    "/accounts/",
+    "/cart/",
+    "/checkout/",
+    "/orders/",
+    "/backoffice/",
+    "/admin/",
+)
 X_FRAME_OPTIONS = "DENY"
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_HSTS_SECONDS = 31_536_000
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
+    # Only behind a TLS-terminating proxy that sets (and never passes through from clients)
+    # this header, e.g. SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto.
+    if env("SECURE_PROXY_SSL_HEADER"):
+        SECURE_PROXY_SSL_HEADER = (
+            "HTTP_" + env("SECURE_PROXY_SSL_HEADER").upper().replace("-", "_"),
+            "https",
+        )
+    SECURE_HSTS_SECONDS = int(env("SECURE_HSTS_SECONDS", "31536000"))
+    # Both change what browsers do for every subdomain, for a year: opt in deliberately.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # __Host- cookies: Secure, Path=/, no Domain, so no subdomain can set or shadow them.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    # Not opting in to includeSubDomains/preload is a decision, not an oversight.
+    SILENCED_SYSTEM_CHECKS = [
+        *([] if SECURE_HSTS_INCLUDE_SUBDOMAINS else ["security.W005"]),
+        *([] if SECURE_HSTS_PRELOAD else ["security.W021"]),
+    ]
 
 # --- Logging ----------------------------------------------------------------
 LOGGING = {

@@ -3,7 +3,7 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
-from project import views
+from project import csp, views
 
 admin.site.site_header = "Bazaar administration"
 admin.site.site_title = "Bazaar admin"
@@ -14,6 +14,7 @@ urlpatterns = [
     path("backoffice/", include("backoffice.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("csp-report/", csp.report, name="csp_report"),
     path("", include("project.background.urls")),
     path("", include("shop.urls")),
 ]
