@@ -1,6 +1,7 @@
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.crypto import salted_hmac
 
 
 class UserManager(BaseUserManager["User"]):
@@ -45,6 +46,10 @@ class User(AbstractUser):
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
+    # Mixed into the session auth hash: raising it ends every session signed in before
+    # (sign out everywhere, password change); the acting session is re-keyed to survive.
+    session_epoch = models.PositiveIntegerField(default=0, editable=False)
+
 
     objects = UserManager()
 
@@ -70,6 +75,15 @@ class User(AbstractUser):
 
 
 class Address(models.Model):
+    def _get_session_auth_hash(self, secret=None) -> str:
+        # Django's hash covers the password only; the epoch lets us end sessions without it.
+        return salted_hmac(
+            "accounts.User.get_session_auth_hash",
+            f"{self.password}:{self.session_epoch}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()
+
     """A shipping address saved in a shopper's address book."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="addresses")
@@ -126,3 +140,38 @@ class DataExport(models.Model):
 
     def __str__(self) -> str:
         return f"Data export #{self.pk} for {self.user}"
+
+
+class TotpDevice(models.Model):
+    """A user's authenticator app (TOTP, RFC 6238): unconfirmed until its first valid code.
+
+    `last_used_step` is the latest 30-second time step accepted; a code for that step or an
+    earlier one is refused, so a code seen once (or replayed within its window) never works.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="totp_device")
+    secret = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    last_used_step = models.BigIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        state = "confirmed" if self.confirmed_at else "unconfirmed"
+        return f"Authenticator app of {self.user} ({state})"
+
+
+class RecoveryCode(models.Model):
+    """One single-use recovery code, kept only as a keyed hash (shown to its owner once)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "code_hash"], name="recovery_code_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"Recovery code #{self.pk} of {self.user}"
