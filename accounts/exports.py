@@ -3,7 +3,6 @@
 import datetime
 import io
 import json
-import secrets
 import zipfile
 
 from django.conf import settings
@@ -16,7 +15,7 @@ from django.utils import timezone
 
 from accounts import tasks
 from accounts.models import DataExport, User
-from project import emails
+from project import emails, files
 from shop.models import Cart, Order, OrderLine
 
 PENDING = (DataExport.Status.QUEUED, DataExport.Status.RUNNING)
@@ -37,12 +36,40 @@ def request_data_export(*, user: User, base_url: str | None = None) -> DataExpor
 
 def get_downloadable_export(*, user: User, export_id: int) -> DataExport | None:
     """The user's own, finished, unexpired export, or None."""
-    return DataExport.objects.filter(
-        pk=export_id,
-        user=user,
-        status=DataExport.Status.READY,
-        expires_at__gt=timezone.now(),
-    ).first()
+    return (
+        DataExport.objects.filter(
+            pk=export_id,
+            user=user,
+            status=DataExport.Status.READY,
+            expires_at__gt=timezone.now(),
+        )
+        .exclude(file="")
+        .first()
+    )
+
+
+def purge_expired_exports(*, now: datetime.datetime | None = None) -> int:
+    """Delete the files of exports past their expiry and mark them expired; returns how many.
+
+    Each row is claimed under its lock before the file goes, so two purges never collide."""
+    now = now or timezone.now()
+    purged = 0
+    expired = DataExport.objects.filter(status=DataExport.Status.READY, expires_at__lte=now)
+    for pk in expired.values_list("pk", flat=True).iterator():
+        with transaction.atomic():
+            export = (
+                DataExport.objects.select_for_update(skip_locked=True)
+                .filter(pk=pk, status=DataExport.Status.READY, expires_at__lte=now)
+                .first()
+            )
+            if export is None:
+                continue
+            name = export.file.name
+            DataExport.objects.filter(pk=pk).update(status=DataExport.Status.EXPIRED, file="")
+        if name:
+            files.private_storage().delete(name)
+        purged += 1
+    return purged
 
 
 def build_data_export(*, export_id: int, base_url: str | None = None) -> DataExport | None:
@@ -61,8 +88,8 @@ def build_data_export(*, export_id: int, base_url: str | None = None) -> DataExp
             export.save(update_fields=["status"])
     if export.status != DataExport.Status.READY:
         archive = build_archive(user=export.user)
-        # The name is unguessable: the file must never be reachable by URL alone.
-        name = f"bazaar-data-{export.pk}-{secrets.token_urlsafe(24)}.zip"
+        # Private storage, random name: only the download view (its owner, unexpired) reads it.
+        name = files.unguessable_name(".zip")
         with transaction.atomic():
             export = DataExport.objects.select_for_update().select_related("user").get(pk=export_id)
             if export.status != DataExport.Status.READY:

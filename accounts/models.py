@@ -3,6 +3,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.crypto import salted_hmac
 
+from project.files import private_storage
+
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
@@ -126,10 +128,12 @@ class DataExport(models.Model):
         RUNNING = "running", "Running"
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="data_exports")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
-    file = models.FileField(upload_to="exports/", blank=True)
+    # Private: a random name in the private storage, served only to its user until it expires.
+    file = models.FileField(upload_to="exports/%Y/%m/", storage=private_storage, blank=True)
     error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

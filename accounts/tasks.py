@@ -103,3 +103,14 @@ def build_data_export(context, export_id: int, base_url: str | None = None) -> b
             exports.mark_failed(export_id=export_id, error=exc.__class__.__name__)
         raise
     return export is not None
+
+
+@task(queue_name="analytics", priority=ANALYTICS_PRIORITY)
+def purge_expired_exports() -> int:
+    """Delete the files of data exports past DATA_EXPORT_TTL (marked expired)."""
+    return exports.purge_expired_exports()
+
+
+def enqueue_export_purge() -> None:
+    """Called every 15 minutes by Django-Q2's scheduler (see the background app's schedules)."""
+    purge_expired_exports.enqueue()

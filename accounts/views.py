@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import exports, forms, ratelimit, selectors
 from accounts import services as account_services
+from project import files
 from shop.selectors import cart as cart_selectors
 from shop.services import cart as cart_services
 
@@ -252,10 +253,8 @@ def data_export_request(request: HttpRequest) -> HttpResponse:
 def data_export_download(request: HttpRequest, pk: int) -> FileResponse:
     """Only the export's owner, while it has not expired; anyone else gets a 404."""
     export = exports.get_downloadable_export(user=request.user, export_id=pk)
-    if export is None or not export.file:
+    if export is None:
         raise Http404("No such export.")
-    try:
-        handle = export.file.open("rb")
-    except FileNotFoundError as exc:
-        raise Http404("No such export.") from exc
-    return FileResponse(handle, as_attachment=True, filename="bazaar-data-export.zip")
+    return files.attachment(
+        export.file, filename="bazaar-data-export.zip", content_type="application/zip"
+    )

@@ -243,6 +243,7 @@ QUEUE_ALERT_THRESHOLDS = {
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
 METRICS_TOKEN = env("METRICS_TOKEN")
 DATA_EXPORT_TTL = int(env("DATA_EXPORT_TTL", str(7 * 24 * 3600)))
+REPORT_TTL = int(env("REPORT_TTL", str(7 * 24 * 3600)))  # seconds a sales report downloads
 
 # --- Domain events ----------------------------------------------------------
 # The dispatcher runs inside the web process when the channel layer is in-memory (only that
@@ -386,10 +387,25 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
-MEDIA_URL = "/media/"
+# Public uploads (product images). MEDIA_URL may name a CDN, an object store or a proxy
+# location (https://cdn.example.com/media/); while it is a path on this site, Django serves
+# the public images itself (project.media) unless MEDIA_SERVE=false says a proxy does.
+MEDIA_URL = env("MEDIA_URL", "/media/")
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_SERVE = env_bool("MEDIA_SERVE", MEDIA_URL.startswith("/"))
+# Private files (sales reports, personal-data exports): never under MEDIA_ROOT; only views
+# that check permission serve them (project.files), and they are deleted once expired.
+PRIVATE_FILES_ROOT = Path(env("PRIVATE_FILES_ROOT", str(VAR_DIR / "private")))
+if PRIVATE_FILES_ROOT.resolve().is_relative_to(MEDIA_ROOT.resolve()):
+    raise ImproperlyConfigured("PRIVATE_FILES_ROOT must not be inside MEDIA_ROOT.")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {
+        "BACKEND": env("MEDIA_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
+    },
+    "private": {
+        "BACKEND": "project.files.PrivateFileSystemStorage",
+        "OPTIONS": {"location": PRIVATE_FILES_ROOT},
+    },
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if PRODUCTION
@@ -398,8 +414,10 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
-# Largest product image a vendor may upload (bytes).
+# Largest product image a vendor may upload (bytes), and in pixels (width x height; also
+# Pillow's decompression-bomb limit in every process).
 PRODUCT_IMAGE_MAX_BYTES = int(env("PRODUCT_IMAGE_MAX_BYTES", "2097152"))
+PRODUCT_IMAGE_MAX_PIXELS = int(env("PRODUCT_IMAGE_MAX_PIXELS", "25000000"))
 
 # --- Security -------------------------------------------------------------
 # The site's own origin (SITE_URL) and its websocket origin, named in the CSP's connect-src

@@ -3,13 +3,14 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.http import FileResponse, Http404, HttpResponseNotAllowed
+from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from backoffice.services import onboarding as onboarding_services
+from project import files
 from project.errors import DomainError
 from shop.models import (
     Cart,
@@ -446,6 +447,7 @@ class ReportJobAdmin(admin.ModelAdmin):
             "requested_by",
             "created_at",
             "finished_at",
+            "expires_at",
             "download",
         )
 
@@ -467,8 +469,8 @@ class ReportJobAdmin(admin.ModelAdmin):
 
     @admin.display(description="file")
     def download(self, obj: ReportJob) -> str:
-        if obj.status != ReportStatus.DONE or not obj.file:
-            return "—"
+        if not obj.is_downloadable:
+            return "Expired" if obj.is_expired else "—"
         url = reverse("admin:shop_reportjob_download", args=[obj.pk])
         return format_html('<a href="{}">Download CSV</a>', url)
 
@@ -480,9 +482,10 @@ class ReportJobAdmin(admin.ModelAdmin):
         ]
 
     def download_view(self, request, pk: int):
+        """Staff with view permission, while the report has not expired."""
         report = get_object_or_404(ReportJob, pk=pk, status=ReportStatus.DONE)
-        if not self.has_view_permission(request, report) or not report.file:
+        if not self.has_view_permission(request, report) or not report.is_downloadable:
             raise Http404
-        return FileResponse(
-            report.file.open("rb"), as_attachment=True, filename=report.file.name.rsplit("/")[-1]
+        return files.attachment(
+            report.file, filename=report.download_name, content_type="text/csv; charset=utf-8"
         )

@@ -5,6 +5,9 @@ import os
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bazaar")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
 os.environ.setdefault("CACHE_KEY_PREFIX", "bazaar-test")
+os.environ.setdefault(
+    "PRIVATE_FILES_ROOT", os.path.join(os.path.dirname(__file__), "..", "var", "test-private")
+)
 
 from project.settings import *  # noqa: E402, F403
 from project.settings import DATABASES, TASKS  # noqa: E402

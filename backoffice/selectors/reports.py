@@ -2,6 +2,7 @@
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from shop.models import ReportJob, ReportStatus, Vendor
 
@@ -17,7 +18,10 @@ def get_vendor_report(*, vendor: Vendor, pk: int) -> ReportJob:
 
 
 def get_downloadable_report(*, vendor: Vendor, pk: int) -> ReportJob:
-    """One of the vendor's finished reports with its file, or 404."""
+    """One of the vendor's finished, unexpired reports with its file, or 404."""
     return get_object_or_404(
-        ReportJob.objects.exclude(file=""), pk=pk, vendor=vendor, status=ReportStatus.DONE
+        ReportJob.objects.exclude(file="").exclude(expires_at__lte=timezone.now()),
+        pk=pk,
+        vendor=vendor,
+        status=ReportStatus.DONE,
     )

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from backoffice.services import products as product_services
+from project import csv as safe_csv
 from project.errors import DomainError
 from shop.models import Category, Product, StockReason, Vendor
 from shop.services import stock as stock_services
@@ -121,7 +122,8 @@ def _validate_row(
     errors: list[str] = []
     if None in record:
         errors.append("The row has more values than the header has columns.")
-    values = {name: (record.get(name) or "").strip() for name in COLUMNS}
+    # Cells our export escaped against spreadsheet formulas (project.csv) read back as typed.
+    values = {name: safe_csv.unescape_cell((record.get(name) or "").strip()) for name in COLUMNS}
 
     slug = values["slug"].lower()
     existing = None

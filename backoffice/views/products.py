@@ -1,7 +1,6 @@
 """The vendor's products: list (search, filters, sort, inline price/stock edit, bulk
 activation), create, edit, CSV export and import. Only the vendor's own products."""
 
-import csv
 from collections.abc import Iterator
 
 from django.contrib import messages
@@ -18,6 +17,7 @@ from backoffice.forms import products as product_forms
 from backoffice.selectors import products as product_selectors
 from backoffice.services import imports as import_services
 from backoffice.services import products as product_services
+from project import csv as safe_csv
 from project import listings
 from project.errors import DomainError
 from shop.models import Vendor
@@ -183,7 +183,7 @@ def product_export(request: HttpRequest, *, vendor: Vendor) -> StreamingHttpResp
 
 
 def _csv_lines(products) -> Iterator[str]:
-    writer = csv.writer(_Echo())
+    writer = safe_csv.writer(_Echo())
     yield writer.writerow(EXPORT_COLUMNS)
     for product in products.iterator(chunk_size=500):
         yield writer.writerow(

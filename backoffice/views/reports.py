@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from backoffice.decorators import vendor_member_required
 from backoffice.forms import reports as report_forms
 from backoffice.selectors import reports as report_selectors
+from project import files
 from project.errors import DomainError
 from shop.models import Vendor
 from shop.services import reports as report_services
@@ -63,10 +64,8 @@ def report_detail(request: HttpRequest, pk: int, *, vendor: Vendor) -> HttpRespo
 @require_GET
 @vendor_member_required
 def report_download(request: HttpRequest, pk: int, *, vendor: Vendor) -> FileResponse:
+    """The vendor's own report while it has not expired; 404 for anyone else's."""
     report = report_selectors.get_downloadable_report(vendor=vendor, pk=pk)
-    return FileResponse(
-        report.file.open("rb"),
-        as_attachment=True,
-        filename=report.file.name.rsplit("/", 1)[-1],
-        content_type="text/csv; charset=utf-8",
+    return files.attachment(
+        report.file, filename=report.download_name, content_type="text/csv; charset=utf-8"
     )

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
+from project.files import private_storage
 from shop.models.vendors import Vendor
 
 
@@ -15,6 +17,7 @@ class ReportStatus(models.TextChoices):
     RUNNING = "running", "Running"
     DONE = "done", "Ready"
     FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired"
 
 
 class ReportJob(models.Model):
@@ -34,10 +37,13 @@ class ReportJob(models.Model):
     )
     progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done")
     rows_written = models.PositiveIntegerField(default=0)
-    file = models.FileField(upload_to="reports/%Y/%m/", blank=True)
+    # Private: a random name in the private storage, downloaded only through a view that
+    # checks the reader, until `expires_at` (REPORT_TTL after it finished).
+    file = models.FileField(upload_to="reports/%Y/%m/", storage=private_storage, blank=True)
     error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -52,3 +58,26 @@ class ReportJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.date_from}–{self.date_to}"
+
+    @property
+    def is_downloadable(self) -> bool:
+        return (
+            self.status == ReportStatus.DONE
+            and bool(self.file)
+            and (self.expires_at is None or self.expires_at > timezone.now())
+        )
+
+    @property
+    def is_expired(self) -> bool:
+        return self.status == ReportStatus.EXPIRED or (
+            self.status == ReportStatus.DONE
+            and self.expires_at is not None
+            and self.expires_at <= timezone.now()
+        )
+
+    @property
+    def download_name(self) -> str:
+        """The file name offered to whoever downloads it (the stored name is random)."""
+        owner = self.vendor.slug if self.vendor_id else "marketplace"
+        kind = self.kind.replace("_", "-")
+        return f"{owner}-{kind}-{self.date_from:%Y%m%d}-{self.date_to:%Y%m%d}.csv"

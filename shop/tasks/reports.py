@@ -9,3 +9,14 @@ from shop.services import reports as report_services
 def generate_report(report_id: int) -> None:
     """Generate a queued report's CSV; a report already done is left alone."""
     report_services.generate_report(report_id=report_id)
+
+
+@task(queue_name="analytics", priority=-10)
+def purge_expired_reports() -> int:
+    """Delete the files of reports past REPORT_TTL (marked expired); returns how many."""
+    return report_services.purge_expired_reports()
+
+
+def enqueue_report_purge() -> None:
+    """Called every 15 minutes by Django-Q2's scheduler (see the background app's schedules)."""
+    purge_expired_reports.enqueue()

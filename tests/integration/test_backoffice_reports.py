@@ -156,7 +156,7 @@ def test_marketplace_report_covers_every_vendor(
         ]
     )
     assert report.vendor is None
-    assert report.file.name.split("/")[-1].startswith("marketplace-marketplace-sales-")
+    assert report.download_name.startswith("marketplace-marketplace-sales-")
 
 
 def test_days_follow_the_current_time_zone(vendor, vendor_member):
