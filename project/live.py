@@ -11,10 +11,13 @@ import asyncio
 import logging
 import threading
 
-from asgiref.sync import SyncToAsync, async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.template.loader import render_to_string
+
+from project import client_ip, ratelimit, websockets
+from project.request_context import current_user_id
 
 logger = logging.getLogger(__name__)
 
@@ -72,16 +75,33 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     Subclasses implement `authorise()`, returning the group name or None. Anything else
     (anonymous, someone else's order, not a member) is refused before the handshake
-    completes and logged. The socket is read-only: what the browser sends is ignored.
+    completes and logged. Connects are rate-limited per session (bucket
+    "websocket_session"). Before each message is sent the session is read again: once it no
+    longer signs in the same user (signed out, signed out everywhere, expired, password
+    changed) the socket is closed with 4401 and receives nothing more. The socket is
+    read-only: what the browser sends is ignored.
     """
 
     group: str | None = None
+    user_id: int | None = None
 
     async def authorise(self) -> str | None:
         raise NotImplementedError
 
     async def connect(self) -> None:
+        try:
+            await sync_to_async(ratelimit.hit)("websocket_session", self._rate_limit_key())
+        except ratelimit.RateLimited as exc:
+            logger.warning(
+                "Refused websocket to %s: too many connects (retry in %s s)",
+                self.scope.get("path"),
+                exc.retry_after,
+            )
+            await self.close(code=websockets.CLOSE_TOO_MANY)
+            return
         user = self.scope.get("user")
+        if user is not None and user.is_authenticated:
+            current_user_id.set(user.pk)
         group = await self.authorise() if user is not None and user.is_authenticated else None
         if group is None:
             logger.warning(
@@ -92,6 +112,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close(code=4403)
             return
         self.group = group
+        self.user_id = user.pk
         await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
 
@@ -103,4 +124,36 @@ class LiveConsumer(AsyncWebsocketConsumer):
         return None
 
     async def live_fragment(self, message: dict) -> None:
+        if not await self._still_signed_in():
+            return
         await self.send(text_data=message["html"])
+
+    def _rate_limit_key(self) -> str:
+        session = self.scope.get("session")
+        session_key = getattr(session, "session_key", None)
+        return (
+            f"session:{session_key}"
+            if session_key
+            else f"ip:{client_ip.scope_client_ip(self.scope)}"
+        )
+
+    async def _still_signed_in(self) -> bool:
+        if self.user_id is None:  # already closed
+            return False
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        if (
+            self.user_id is not None
+            and await websockets.session_user_id(session_key) == self.user_id
+        ):
+            return True
+        logger.info(
+            "Closed websocket to %s: the session no longer signs in user %s",
+            self.scope.get("path"),
+            self.user_id,
+        )
+        self.user_id = None
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+        await self.close(code=websockets.CLOSE_SIGNED_OUT)
+        return False

@@ -3,6 +3,9 @@ from django.core.cache import cache
 
 from tests import factories
 
+# json_logs: what the production log handler would print, parsed (tests/fixtures/json_logs.py).
+pytest_plugins = ["tests.fixtures.json_logs"]
+
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits():

@@ -26,7 +26,7 @@ def _dispatch_explicitly(settings):
     settings.EVENTS_DISPATCH_ON_COMMIT = False
 
 
-ORIGIN = "http://testserver"
+ORIGIN = settings.SITE_ORIGIN  # the site's own pages (SITE_URL)
 
 
 def communicator(path: str, user=None, origin: str | None = ORIGIN) -> WebsocketCommunicator:

@@ -1,0 +1,114 @@
+"""Websocket plumbing around the consumers: the Origin check, the request context of a
+connection, the refusal of unknown paths, and whether a socket's session still holds.
+
+    ProtocolTypeRouter({"websocket": WebsocketContext(OriginCheck(AuthMiddlewareStack(...)))})
+"""
+
+import logging
+import uuid
+from importlib import import_module
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib import auth
+from django.http import HttpRequest
+
+from project import client_ip
+from project.request_context import (
+    current_client_ip,
+    current_request_id,
+    current_user_agent,
+    current_user_id,
+)
+
+logger = logging.getLogger(__name__)
+
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_SIGNED_OUT = 4401
+CLOSE_TOO_MANY = 4429
+USER_AGENT_MAX_LENGTH = 512
+
+
+def _header(scope: dict, name: bytes) -> str:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return ""
+
+
+class WebsocketContext:
+    """Give each websocket connection a request id, the client's address and user agent in
+    project.request_context, for every log line its consumer writes (refusals included)."""
+
+    def __init__(self, application) -> None:
+        self.application = application
+
+    async def __call__(self, scope, receive, send):
+        request_id = uuid.uuid4().hex
+        scope["request_id"] = request_id
+        tokens = [
+            (current_request_id, current_request_id.set(request_id)),
+            (current_client_ip, current_client_ip.set(client_ip.scope_client_ip(scope))),
+            (
+                current_user_agent,
+                current_user_agent.set(_header(scope, b"user-agent")[:USER_AGENT_MAX_LENGTH]),
+            ),
+            (current_user_id, current_user_id.set(None)),
+        ]
+        try:
+            return await self.application(scope, receive, send)
+        finally:
+            for variable, token in reversed(tokens):
+                variable.reset(token)
+
+
+def allowed_origins() -> set[str]:
+    return {origin.rstrip("/").lower() for origin in settings.WEBSOCKET_ALLOWED_ORIGINS}
+
+
+class OriginCheck:
+    """Accept a websocket only from a page of this site: its Origin header must equal one of
+    settings.WEBSOCKET_ALLOWED_ORIGINS exactly (scheme, host and port), never just the host."""
+
+    def __init__(self, application) -> None:
+        self.application = application
+
+    async def __call__(self, scope, receive, send):
+        origin = _header(scope, b"origin").rstrip("/").lower()
+        if origin and origin in allowed_origins():
+            return await self.application(scope, receive, send)
+        return await Refuse.as_asgi(code=CLOSE_FORBIDDEN, reason="origin")(scope, receive, send)
+
+
+class Refuse(AsyncWebsocketConsumer):
+    """Close the handshake with `code`, logging why (a foreign origin, an unknown path)."""
+
+    def __init__(self, *, code: int = CLOSE_FORBIDDEN, reason: str = "refused") -> None:
+        super().__init__()
+        self.code = code
+        self.reason = reason
+
+    async def connect(self) -> None:
+        origin = _header(self.scope, b"origin") or "none"
+        logger.warning(
+            "Refused websocket to %s (%s; origin %s)",
+            self.scope.get("path"),
+            "unknown path" if self.reason == "path" else f"{self.reason} not allowed",
+            origin,
+        )
+        await self.close(code=self.code)
+
+
+@database_sync_to_async
+def session_user_id(session_key: str | None) -> int | None:
+    """The id of the user the session signs in right now (None: signed out, expired, or
+    no longer valid, e.g. after a password change or "sign out everywhere"): Django's own
+    check, on a fresh read of the session store."""
+    if not session_key:
+        return None
+    request = HttpRequest()
+    request.session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    user = auth.get_user(request)
+    return user.pk if user.is_authenticated else None
