@@ -4,16 +4,17 @@ import re
 from functools import partial
 
 from django import forms
+from django.contrib.admin import forms as admin_forms
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import password_validation
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts import tasks
 from accounts.models import Address, User
 
 LOGIN_FAILED_MESSAGE = "Email or password is incorrect."
-LOGIN_BLOCKED_MESSAGE = "Too many sign-in attempts. Try again in a few minutes."
 PHONE_RE = re.compile(r"^\+?[0-9 ()./-]{5,30}$")
 COUNTRY_RE = re.compile(r"^[A-Za-z]{2}$")
 # At most this many reset emails per account per hour; further requests look the same.
@@ -42,6 +43,16 @@ class LoginForm(forms.Form):
 
 class RegisterForm(forms.Form):
     email = forms.EmailField(
+class AdminLoginForm(admin_forms.AdminAuthenticationForm):
+    """The admin's sign-in form, saying why when the sign-in limits refused (accounts.ratelimit)."""
+
+    def get_invalid_login_error(self) -> ValidationError:
+        refusal = getattr(self.request, "login_refusal", None)
+        if refusal is not None:
+            return ValidationError(refusal.message, code="login_refused")
+        return super().get_invalid_login_error()
+
+
         label="Email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
     full_name = forms.CharField(

@@ -114,3 +114,28 @@ def purge_expired_exports() -> int:
 def enqueue_export_purge() -> None:
     """Called every 15 minutes by Django-Q2's scheduler (see the background app's schedules)."""
     purge_expired_exports.enqueue()
+
+
+@task(queue_name="emails", priority=EMAIL_PRIORITY, takes_context=True)
+def send_login_unlock_email(context, user_id: int, base_url: str | None = None) -> bool:
+    """Email the owner of an account under attack a link that unlocks sign-in in one browser.
+
+    The link's token is made here, never carried in the task's arguments.
+    """
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return False
+    path = reverse("accounts:login_unlock", kwargs={"token": tokens.make_login_unlock_token(user)})
+    emails.send_templated_email(
+        to=user.email,
+        template="login_unlock",
+        idempotency_key=emails.task_email_key(context, "login_unlock"),
+        subject="Unlock sign-in to your Bazaar account",
+        context={
+            "name": user.full_name,
+            "unlock_url": emails.absolute_url(path, base_url=base_url),
+            "valid_for": _valid_for(tokens.LOGIN_UNLOCK_MAX_AGE),
+            "reset_url": emails.absolute_url(reverse("accounts:password_reset"), base_url=base_url),
+        },
+    )
+    return True

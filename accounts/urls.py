@@ -7,6 +7,7 @@ app_name = "accounts"
 urlpatterns = [
     path("login/", views.login_view, name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("login/unlock/<str:token>/", views.login_unlock, name="login_unlock"),
     path("register/", views.register, name="register"),
     path("verify/sent/", views.verify_sent, name="verify_sent"),
     path("verify/resend/", views.verify_resend, name="verify_resend"),

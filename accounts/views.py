@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import exports, forms, ratelimit, selectors
 from accounts import services as account_services
+from accounts import tokens as account_tokens
 from project import files
 from shop.selectors import cart as cart_selectors
 from shop.services import cart as cart_services
@@ -40,7 +41,7 @@ def _safe_next(request: HttpRequest) -> str:
 def _sign_in(request: HttpRequest, user) -> None:
     # The guest cart id lives in the session, so read it before login() rotates the session.
     guest_cart_id = cart_selectors.get_session_cart_id(request=request)
-    auth.login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    auth.login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
     cart_services.merge_guest_cart(guest_cart_id=guest_cart_id, user=user)
 
 
@@ -55,20 +56,34 @@ def login_view(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST" and form.is_valid():
         email = account_services.normalise_email(form.cleaned_data["email"])
-        if ratelimit.is_login_blocked(email=email, request=request):
-            form.add_error(None, forms.LOGIN_BLOCKED_MESSAGE)
+        # The backend counts failures and applies the limits (accounts.ratelimit).
+        user = auth.authenticate(request, email=email, password=form.cleaned_data["password"])
+        if user is not None:
+            _sign_in(request, user)
+            return redirect(next_url or settings.LOGIN_REDIRECT_URL)
+        refusal = getattr(request, "login_refusal", None)
+        form.add_error(None, refusal.message if refusal else forms.LOGIN_FAILED_MESSAGE)
+        if refusal is not None and refusal.retry_after:
             status = 429
-        else:
-            user = auth.authenticate(request, email=email, password=form.cleaned_data["password"])
-            if user is None:
-                ratelimit.record_login_failure(email=email, request=request)
-                form.add_error(None, forms.LOGIN_FAILED_MESSAGE)
-            else:
-                ratelimit.clear_login_failures(email=email, request=request)
-                _sign_in(request, user)
-                return redirect(next_url or settings.LOGIN_REDIRECT_URL)
     context = {"form": form, "next": next_url}
-    return render(request, "accounts/auth/login.html", context, status=status)
+    response = render(request, "accounts/auth/login.html", context, status=status)
+    if status == 429:
+        response["Retry-After"] = str(request.login_refusal.retry_after)
+    return response
+
+
+@never_cache
+@require_GET
+def login_unlock(request: HttpRequest, token: str) -> HttpResponse:
+    """The emailed link: lets this browser sign in to an account under attack."""
+    user = account_tokens.read_login_unlock_token(token)
+    if user is None:
+        messages.error(request, "This unlock link is not valid any more. Sign in to get a new one.")
+        return redirect("accounts:login")
+    messages.success(request, "This browser is unlocked for your account. Sign in again now.")
+    response = redirect("accounts:login")
+    ratelimit.unlock_browser(request=request, response=response, user=user)
+    return response
 
 
 class LogoutView(auth_views.LogoutView):

@@ -117,8 +117,11 @@ def _count(name: str) -> tuple[int, int]:
     return int(count), max(0, math.ceil(deadline - time.time()))
 
 
-def hit(bucket: str, key: str, *, limit: int | None = None, window: int | None = None) -> None:
-    """Count one attempt; raise RateLimited if this makes more than `limit` in the window."""
+def hit(bucket: str, key: str, *, limit: int | None = None, window: int | None = None) -> int:
+    """Count one attempt; raise RateLimited if this makes more than `limit` in the window.
+
+    Returns the count so far (0 when the cache is unreachable and nothing was counted).
+    """
     limit, window = _limits(bucket, limit, window)
     name = _cache_key(bucket, key)
     try:
@@ -128,9 +131,10 @@ def hit(bucket: str, key: str, *, limit: int | None = None, window: int | None =
             count, ttl = _local_hit(name, window)
     except Exception as exc:  # noqa: BLE001 - see the module docstring
         logger.warning("Rate limit %s not counted: cache unavailable (%s)", bucket, exc)
-        return
+        return 0
     if count > limit:
         raise RateLimited(ttl)
+    return count
 
 
 def peek(bucket: str, key: str, *, limit: int | None = None, window: int | None = None) -> None:

@@ -275,6 +275,8 @@ PASSWORD_RESET_TIMEOUT = int(env("PASSWORD_RESET_TIMEOUT", str(3600)))
 
 def rate_limit(bucket: str, limit: int, window: int) -> dict[str, int]:
     """A limit from RATE_LIMIT_<BUCKET>="<attempts>/<seconds>" (e.g. "10/900"), else the default."""
+# ModelBackend behind the sign-in limits: the shop's form and /admin/login/ count alike.
+AUTHENTICATION_BACKENDS = ["accounts.backends.RateLimitedModelBackend"]
     value = env(f"RATE_LIMIT_{bucket.upper()}")
     if value:
         try:

@@ -4,7 +4,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
-from accounts.forms import LOGIN_BLOCKED_MESSAGE, LOGIN_FAILED_MESSAGE
+from accounts.forms import LOGIN_FAILED_MESSAGE
 from shop.selectors import cart as cart_selectors
 from shop.services import cart as cart_services
 from tests import factories
@@ -63,32 +63,40 @@ def test_inactive_user_gets_the_same_message(client, db):
     assert SESSION_KEY not in client.session
 
 
-def test_rate_limit_per_email_blocks_even_the_right_password(client, shopper, settings):
-    settings.LOGIN_RATE_LIMIT = 3
+def _limit(settings, bucket: str, limit: int, window: int = 900) -> None:
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, bucket: {"limit": limit, "window": window}}
+
+
+def test_failures_from_one_address_refuse_that_address_even_the_right_password(shopper, settings):
+    _limit(settings, "login_account_address", 3)
+    attacker = Client(REMOTE_ADDR="10.0.0.1")
     for _ in range(3):
-        client.post(LOGIN_URL, {"email": shopper.email, "password": "wrong-password-1"})
+        attacker.post(LOGIN_URL, {"email": shopper.email, "password": "wrong-password-1"})
 
-    response = client.post(LOGIN_URL, {"email": shopper.email, "password": factories.PASSWORD})
+    response = attacker.post(LOGIN_URL, {"email": shopper.email, "password": factories.PASSWORD})
 
     assert response.status_code == 429
-    assert LOGIN_BLOCKED_MESSAGE in response.content.decode()
-    assert SESSION_KEY not in client.session
+    assert 890 <= int(response["Retry-After"]) <= 900
+    assert "Too many attempts. Try again in 15 minutes." in response.content.decode()
+    assert SESSION_KEY not in attacker.session
 
 
-def test_rate_limit_per_email_spans_ip_addresses(shopper, settings):
-    settings.LOGIN_RATE_LIMIT = 2
+def test_owner_at_another_address_is_not_locked_out_by_failures_elsewhere(shopper, settings):
+    _limit(settings, "login_account_address", 3)
     for ip in ("10.0.0.1", "10.0.0.2"):
-        Client(REMOTE_ADDR=ip).post(LOGIN_URL, {"email": shopper.email, "password": "bad-pass-1"})
+        attacker = Client(REMOTE_ADDR=ip)
+        for _ in range(5):
+            attacker.post(LOGIN_URL, {"email": shopper.email, "password": "bad-pass-1"})
 
-    response = Client(REMOTE_ADDR="10.0.0.3").post(
-        LOGIN_URL, {"email": shopper.email, "password": factories.PASSWORD}
-    )
+    owner = Client(REMOTE_ADDR="10.0.0.3")
+    response = owner.post(LOGIN_URL, {"email": shopper.email, "password": factories.PASSWORD})
 
-    assert response.status_code == 429
+    assert response.status_code == 302
+    assert int(owner.session[SESSION_KEY]) == shopper.pk
 
 
-def test_rate_limit_per_ip_spans_email_addresses(shopper, settings):
-    settings.LOGIN_RATE_LIMIT = 3
+def test_rate_limit_per_address_spans_email_addresses(shopper, settings):
+    _limit(settings, "login_address", 3)
     attacker = Client(REMOTE_ADDR="10.9.9.9")
     for n in range(3):
         attacker.post(LOGIN_URL, {"email": f"guess{n}@example.com", "password": "bad-pass-1"})
@@ -99,14 +107,29 @@ def test_rate_limit_per_ip_spans_email_addresses(shopper, settings):
     )
 
     assert blocked.status_code == 429
+    assert "Too many attempts. Try again in 15 minutes." in blocked.content.decode()
     assert other_ip.status_code == 302
 
 
 def test_failures_below_the_limit_still_allow_sign_in(client, shopper, settings):
-    settings.LOGIN_RATE_LIMIT = 3
+    _limit(settings, "login_account_address", 3)
     for _ in range(2):
         client.post(LOGIN_URL, {"email": shopper.email, "password": "wrong-password-1"})
 
+    response = client.post(LOGIN_URL, {"email": shopper.email, "password": factories.PASSWORD})
+
+    assert response.status_code == 302
+
+
+def test_a_successful_sign_in_forgives_that_address_its_failures(client, shopper, settings):
+    _limit(settings, "login_account_address", 3)
+    for _ in range(2):
+        client.post(LOGIN_URL, {"email": shopper.email, "password": "wrong-password-1"})
+    client.post(LOGIN_URL, {"email": shopper.email, "password": factories.PASSWORD})
+    client.post(reverse("accounts:logout"))
+
+    for _ in range(2):
+        client.post(LOGIN_URL, {"email": shopper.email, "password": "wrong-password-1"})
     response = client.post(LOGIN_URL, {"email": shopper.email, "password": factories.PASSWORD})
 
     assert response.status_code == 302
