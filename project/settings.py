@@ -255,6 +255,8 @@ EVENTS_POLL_SECONDS = float(env("EVENTS_POLL_SECONDS", "1" if DATABASE_URL else 
 
 # --- Auth -----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# ModelBackend behind the sign-in limits: the shop's form and /admin/login/ count alike.
+AUTHENTICATION_BACKENDS = ["accounts.backends.RateLimitedModelBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "shop:home"
 LOGOUT_REDIRECT_URL = "shop:home"
@@ -275,8 +277,6 @@ PASSWORD_RESET_TIMEOUT = int(env("PASSWORD_RESET_TIMEOUT", str(3600)))
 
 def rate_limit(bucket: str, limit: int, window: int) -> dict[str, int]:
     """A limit from RATE_LIMIT_<BUCKET>="<attempts>/<seconds>" (e.g. "10/900"), else the default."""
-# ModelBackend behind the sign-in limits: the shop's form and /admin/login/ count alike.
-AUTHENTICATION_BACKENDS = ["accounts.backends.RateLimitedModelBackend"]
     value = env(f"RATE_LIMIT_{bucket.upper()}")
     if value:
         try:
