@@ -4,11 +4,13 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.db import transaction
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 
 from backoffice.selectors import vendors as vendor_selectors
-from shop.models import VendorStatus
+from project.db import scope
+from shop.models import Vendor, VendorStatus
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -30,6 +32,23 @@ def vendor_member_required(view: Callable[..., HttpResponse]) -> Callable[..., H
         if vendor.status == VendorStatus.SUSPENDED and request.method not in SAFE_METHODS:
             messages.error(request, "Your shop is suspended; the backoffice is read-only.")
             return redirect("backoffice:dashboard")
-        return view(request, *args, vendor=vendor, **kwargs)
+        return vendor_scoped_view(view, request, *args, vendor=vendor, **kwargs)
 
     return wrapper
+
+
+def vendor_scoped_view(view, request: HttpRequest, *args, vendor: Vendor, **kwargs) -> HttpResponse:
+    """Run the view in one transaction whose rows are only `vendor`'s (row-level security:
+    a query that forgets its vendor filter still sees and changes nothing of another shop).
+    Streamed content is produced after the view returns, so it gets the same scope."""
+    with transaction.atomic(), scope.vendor_scope(vendor.pk):
+        response = view(request, *args, vendor=vendor, **kwargs)
+    streamed = isinstance(response, StreamingHttpResponse) and not response.is_async
+    if streamed and not isinstance(response, FileResponse):
+        response.streaming_content = _scoped_stream(response.streaming_content, vendor.pk)
+    return response
+
+
+def _scoped_stream(chunks, vendor_id: int):
+    with transaction.atomic(), scope.vendor_scope(vendor_id):
+        yield from chunks

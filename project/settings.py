@@ -117,18 +117,36 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------
+# Two roles in production (docs/database-security.md): DATABASE_URL is the app role every
+# process connects as (not the tables' owner, not superuser, not BYPASSRLS, so row-level
+# security binds it); DATABASE_MIGRATE_URL is the owner role, used instead by the commands
+# that change the schema. With only DATABASE_URL, that one role does both.
 DATABASE_URL = env("DATABASE_URL")
+DATABASE_MIGRATE_URL = env("DATABASE_MIGRATE_URL")
+DATABASE_OWNER_COMMANDS = {"migrate", "setup_database_roles"}
+# The role granted row access after every migrate (empty: one role, nothing to grant).
+DATABASE_APP_ROLE = env("DATABASE_APP_ROLE") or (
+    dj_database_url.parse(DATABASE_URL).get("USER", "")
+    if DATABASE_URL and DATABASE_MIGRATE_URL
+    else ""
+)
 if DATABASE_URL:
     # psycopg 3's pool: many short requests share a few connections. Not in a Django-Q2
     # cluster, which forks its workers: a pool's open sockets must never cross a fork, so
     # each worker process keeps its own persistent connection instead.
     DATABASE_POOL = env_bool("DATABASE_POOL", not {"qcluster", "run_worker"} & set(sys.argv))
+    as_owner = bool(DATABASE_MIGRATE_URL) and DATABASE_OWNER_COMMANDS & set(sys.argv[1:2])
     DATABASES = {
         "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=0 if DATABASE_POOL else 300, conn_health_checks=True
+            DATABASE_MIGRATE_URL if as_owner else DATABASE_URL,
+            conn_max_age=0 if DATABASE_POOL else 300,
+            conn_health_checks=True,
         )
     }
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL:
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend, plus the 'system' row-level-security scope on every connection.
+        DATABASES["default"]["ENGINE"] = "project.db.backends.postgresql"
+    if DATABASES["default"]["ENGINE"] == "project.db.backends.postgresql" and DATABASE_POOL:
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": int(env("DATABASE_POOL_MIN", "2")),
             "max_size": int(env("DATABASE_POOL_MAX", "10")),

@@ -2,6 +2,27 @@ import pytest
 from django.core.cache import cache
 
 from tests import factories
+from tests.fixtures import database
+
+# json_logs: what the production log handler would print, parsed (tests/fixtures/json_logs.py).
+pytest_plugins = ["tests.fixtures.json_logs"]
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    # Before the test database is created: by the owner role, not the superuser.
+    database.prepare_roles()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database, created and migrated by the owner; the tests run as the app role
+    (row-level security binds it, as in production). tests/fixtures/database.py."""
+    with django_db_blocker.unblock():
+        database.switch_to_app_role()
+    yield
+    with django_db_blocker.unblock():
+        database.switch_to_owner()  # who may drop the test database
 
 # json_logs: what the production log handler would print, parsed (tests/fixtures/json_logs.py).
 pytest_plugins = ["tests.fixtures.json_logs"]

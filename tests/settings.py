@@ -12,7 +12,7 @@ os.environ.setdefault(
 from project.settings import *  # noqa: E402, F403
 from project.settings import DATABASES, TASKS  # noqa: E402
 
-if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+if DATABASES["default"]["ENGINE"] != "project.db.backends.postgresql":
     raise RuntimeError(
         "The test suite runs on PostgreSQL only; set DATABASE_URL to a postgres:// URL."
     )

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import User
+from project.db import scope
 from project.errors import DomainError
 from shop.models import Category, Product, StockReason, Vendor
 from shop.services import stock as stock_services
@@ -39,7 +40,8 @@ def _check(*, name: str, price: Decimal) -> None:
 def unique_slug(name: str, *, reserved: set[str] | frozenset[str] = frozenset()) -> str:
     """A slug for `name` not used by any product (nor in `reserved`): "mug", "mug-2", …"""
     base = slugify(name)[:SLUG_MAX_LENGTH].strip("-") or "product"
-    taken = set(Product.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    with scope.system_scope():  # slugs are unique across shops, whose products RLS hides
+        taken = set(Product.objects.filter(slug__startswith=base).values_list("slug", flat=True))
     taken |= {slug for slug in reserved if slug.startswith(base)}
     if base not in taken:
         return base

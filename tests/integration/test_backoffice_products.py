@@ -15,6 +15,7 @@ from PIL import Image
 from backoffice.services import products as product_services
 from shop.models import Product, StockAdjustment
 from tests import factories
+from tests.fixtures.database import SCOPE_QUERIES
 
 pytestmark = pytest.mark.django_db
 
@@ -493,7 +494,8 @@ def test_export_streams_the_vendors_products_as_csv(member_client, vendor, mugs)
 # --- query budget ---
 
 # user, vendor, categories, count, page of products + the layout (cart badge, backoffice link)
-LIST_QUERIES = 7
+# + the vendor's row-level-security scope around the view
+LIST_QUERIES = 7 + SCOPE_QUERIES
 
 
 def _add_products(vendor, categories, start, stop):

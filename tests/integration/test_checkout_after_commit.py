@@ -19,6 +19,7 @@ from django.utils import timezone
 from project import events
 from shop.models import Order, OrderStatus, Payment
 from tests import factories
+from tests.fixtures import database
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -72,7 +73,8 @@ def database_gone_after_the_order_commits() -> Iterator[None]:
     if pool is not None:
         # Each request for a connection waits this long for the database to come back.
         pool_timeout, pool.timeout = pool.timeout, 1.0
-    with connect("postgres", autocommit=True) as admin:
+    # Refusing connections and terminating them takes the superuser: the tests run as the app role.
+    with database.admin_connect("postgres", autocommit=True) as admin:
 
         def crash() -> None:
             events.remove_wakeup(crash)
