@@ -104,6 +104,6 @@ def backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("shop", "0003_payment_attempts_outcome_unknown")]
+    dependencies = [("shop", "0004_reports_private_storage")]
 
     operations = [migrations.RunPython(forward, backward)]
