@@ -7,6 +7,8 @@ from django.contrib.auth.tokens import default_token_generator
 from django.tasks import task
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 from django.utils.timesince import timeuntil
 
 from accounts import exports, tokens
@@ -71,13 +73,15 @@ def send_registration_attempt_email(context, user_id: int, base_url: str | None 
 
 
 @task(queue_name="emails", priority=EMAIL_PRIORITY, takes_context=True)
-def send_password_reset_email(
-    context, user_id: int, uidb64: str, token: str, base_url: str | None = None
-) -> bool:
-    """Email a password-reset link; skipped when the token no longer matches the user."""
+def send_password_reset_email(context, user_id: int, base_url: str | None = None) -> bool:
+    """Email a password-reset link whose token is made here, never carried in the task's
+    arguments (task records are stored and shown to staff). A retry makes a fresh token; the
+    ones already sent stay valid until the password changes or PASSWORD_RESET_TIMEOUT."""
     user = User.objects.filter(pk=user_id, is_active=True).first()
-    if user is None or not default_token_generator.check_token(user, token):
+    if user is None or not user.has_usable_password():
         return False
+    uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
     path = reverse("accounts:password_reset_confirm", kwargs={"uidb64": uidb64, "token": token})
     emails.send_templated_email(
         to=user.email,
