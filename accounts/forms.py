@@ -41,8 +41,6 @@ class LoginForm(forms.Form):
     )
 
 
-class RegisterForm(forms.Form):
-    email = forms.EmailField(
 class AdminLoginForm(admin_forms.AdminAuthenticationForm):
     """The admin's sign-in form, saying why when the sign-in limits refused (accounts.ratelimit)."""
 
@@ -53,6 +51,8 @@ class AdminLoginForm(admin_forms.AdminAuthenticationForm):
         return super().get_invalid_login_error()
 
 
+class RegisterForm(forms.Form):
+    email = forms.EmailField(
         label="Email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
     full_name = forms.CharField(
@@ -178,10 +178,10 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
             return
         transaction.on_commit(
             partial(
-                # The link's token is made by the task: task records (readable by staff,
-                # kept in the database) never hold a secret that resets a password.
                 tasks.send_password_reset_email.enqueue,
                 user_id=user.pk,
+                uidb64=context["uid"],
+                token=context["token"],
                 base_url=self.base_url,
             )
         )
