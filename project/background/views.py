@@ -1,4 +1,4 @@
-"""GET /metrics: Prometheus text format, for allowed addresses or a bearer token only."""
+"""GET /metrics: Prometheus text, for a bearer token (outside production also allowed addresses)."""
 
 import hmac
 
@@ -9,11 +9,14 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from project.background import monitoring
+from project.client_ip import client_ip
 
 
 def _allowed(request: HttpRequest) -> bool:
-    # REMOTE_ADDR, never X-Forwarded-For: a client can write any header it likes.
-    if request.META.get("REMOTE_ADDR", "") in settings.METRICS_ALLOWED_IPS:
+    # In production only the token opens it: behind a proxy every request's peer is the proxy,
+    # so an address allow-list would let the whole internet in. In development the allow-list
+    # is checked against the client address (X-Forwarded-For only from TRUSTED_PROXIES).
+    if not settings.PRODUCTION and client_ip(request) in settings.METRICS_ALLOWED_IPS:
         return True
     token = settings.METRICS_TOKEN
     scheme, _, supplied = request.headers.get("Authorization", "").partition(" ")

@@ -214,3 +214,34 @@ def test_metrics_report_the_outbox_lag_and_parked_events(client, db):
     assert "bazaar_outbox_parked 1.0" in body
     lag = next(line for line in body.splitlines() if line.startswith("bazaar_outbox_lag_seconds "))
     assert 119 <= float(lag.split()[-1]) <= 150
+
+
+@pytest.mark.django_db
+def test_in_production_only_the_token_opens_metrics(client, settings):
+    settings.PRODUCTION = True
+    settings.METRICS_TOKEN = "s3cret-token"
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+
+    # Behind a proxy on the same host every request comes from 127.0.0.1.
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
+    spoofed = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="127.0.0.1")
+    assert spoofed.status_code == 403
+    with_token = client.get(
+        "/metrics", REMOTE_ADDR="127.0.0.1", HTTP_AUTHORIZATION="Bearer s3cret-token"
+    )
+    assert with_token.status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_spoofed_forwarded_for_never_opens_metrics_outside_production(client, settings):
+    settings.METRICS_TOKEN = ""
+    settings.TRUSTED_PROXIES = ["10.0.0.1"]
+
+    untrusted = client.get("/metrics", REMOTE_ADDR="10.1.2.3", HTTP_X_FORWARDED_FOR="127.0.0.1")
+    # From a trusted proxy, the client is the right-most address the proxy appended.
+    via_proxy = client.get(
+        "/metrics", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="127.0.0.1, 203.0.113.9"
+    )
+
+    assert untrusted.status_code == 403
+    assert via_proxy.status_code == 403
