@@ -46,12 +46,12 @@ class User(AbstractUser):
         related_name="+",
     )
 
-    USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
     # Mixed into the session auth hash: raising it ends every session signed in before
     # (sign out everywhere, password change); the acting session is re-keyed to survive.
     session_epoch = models.PositiveIntegerField(default=0, editable=False)
 
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
 
     objects = UserManager()
 
@@ -75,8 +75,6 @@ class User(AbstractUser):
     def get_short_name(self) -> str:
         return self.full_name.split(" ")[0] if self.full_name else self.email
 
-
-class Address(models.Model):
     def _get_session_auth_hash(self, secret=None) -> str:
         # Django's hash covers the password only; the epoch lets us end sessions without it.
         return salted_hmac(
@@ -86,6 +84,8 @@ class Address(models.Model):
             algorithm="sha256",
         ).hexdigest()
 
+
+class Address(models.Model):
     """A shipping address saved in a shopper's address book."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="addresses")
