@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts import tasks
 from accounts.models import DataExport, User
 from project import emails, files
+from project.audit import services as audit
 from shop.models import Cart, Order, OrderLine
 
 PENDING = (DataExport.Status.QUEUED, DataExport.Status.RUNNING)
@@ -30,6 +31,7 @@ def request_data_export(*, user: User, base_url: str | None = None) -> DataExpor
         if pending is not None:
             return pending
         export = DataExport.objects.create(user=user)
+        audit.record("export.personal_data_requested", actor=user, target=export)
         tasks.build_data_export.enqueue(export_id=export.pk, base_url=base_url)
     return export
 

@@ -11,8 +11,10 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts import services as account_services
 from accounts import tasks
 from accounts.models import Address, User
+from project.audit import services as audit
 
 LOGIN_FAILED_MESSAGE = "Email or password is incorrect."
 PHONE_RE = re.compile(r"^\+?[0-9 ()./-]{5,30}$")
@@ -160,7 +162,15 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
 
     def save(self, *args, request=None, **kwargs) -> None:
         self.base_url = request.build_absolute_uri("/") if request is not None else None
-        super().save(*args, request=request, **kwargs)
+        with transaction.atomic():
+            super().save(*args, request=request, **kwargs)
+            # Audited whether or not the address has an account (without storing the address).
+            account = next(iter(self.get_users(self.cleaned_data["email"])), None)
+            audit.record(
+                "auth.password_reset_requested",
+                target=account,
+                metadata={"account_exists": account is not None},
+            )
 
     def send_mail(
         self,
@@ -184,4 +194,22 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
                 token=context["token"],
                 base_url=self.base_url,
             )
+        )
+
+
+class PasswordChangeForm(auth_forms.PasswordChangeForm):
+    """Django's form; the new password is saved (and audited) by accounts.services."""
+
+    def save(self, commit: bool = True) -> User:
+        return account_services.set_password(
+            user=self.user, password=self.cleaned_data["new_password1"], via_reset=False
+        )
+
+
+class SetPasswordForm(auth_forms.SetPasswordForm):
+    """The reset link's form; the new password is saved (and audited) by accounts.services."""
+
+    def save(self, commit: bool = True) -> User:
+        return account_services.set_password(
+            user=self.user, password=self.cleaned_data["new_password1"], via_reset=True
         )

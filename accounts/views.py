@@ -159,6 +159,7 @@ class PasswordResetDoneView(auth_views.PasswordResetDoneView):
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    form_class = forms.SetPasswordForm
     template_name = "accounts/password/reset_confirm.html"
     success_url = reverse_lazy("accounts:password_reset_complete")
 
@@ -168,6 +169,7 @@ class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
+    form_class = forms.PasswordChangeForm
     template_name = "accounts/password/change_form.html"
     success_url = reverse_lazy("accounts:profile")
 

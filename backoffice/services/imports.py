@@ -273,6 +273,9 @@ def import_products(
                     .filter(pk=row.existing.pk, vendor=vendor)
                     .get()
                 )
+                product_services.audit_price_change(
+                    product=product, price=row.price, acting_user=acting_user
+                )
                 product.name = row.name
                 product.category = row.category
                 product.price = row.price

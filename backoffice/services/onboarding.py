@@ -17,6 +17,7 @@ from accounts.models import User
 from backoffice import events as backoffice_events
 from backoffice import tasks
 from project import events
+from project.audit import services as audit
 from project.errors import DomainError
 from shop.models import Vendor, VendorMembership, VendorStatus
 
@@ -108,8 +109,15 @@ def apply_to_sell(
                 status=VendorStatus.PENDING,
             )
         )
-        VendorMembership.objects.create(
+        membership = VendorMembership.objects.create(
             vendor=vendor, user=applicant, role=VendorMembership.Role.OWNER
+        )
+        audit.record(
+            "vendor.applied",
+            actor=applicant,
+            vendor=vendor,
+            target=membership,
+            changes={"role": [None, membership.role]},
         )
         _email_outcome(vendor=vendor, outcome="received", base_url=base_url)
     return vendor
@@ -207,10 +215,19 @@ def _decide(
             raise IllegalVendorTransition(
                 f"{locked.name} is {locked.get_status_display().lower()} and cannot be {outcome}."
             )
+        before = locked.status
         locked.status = to
         locked.review_note = note[:300]
         locked.reviewed_at = timezone.now()
         locked.save(update_fields=["status", "review_note", "reviewed_at"])
+        audit.record(
+            f"vendor.{outcome}",
+            actor=acting_user,
+            vendor=locked,
+            target=locked,
+            changes={"status": [before, to]},
+            metadata={"note": locked.review_note} if locked.review_note else None,
+        )
         if outcome == "approved":
             events.record(
                 backoffice_events.VendorApproved(

@@ -8,9 +8,11 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import User
+from project.audit import services as audit
 from project.db import scope
 from project.errors import DomainError
 from shop.models import Category, Product, StockReason, Vendor
+from shop.services import images
 from shop.services import stock as stock_services
 
 MIN_PRICE = Decimal("0.01")
@@ -93,7 +95,7 @@ def create_product(
                     is_active=is_active,
                 )
                 if image:
-                    product.image = image
+                    product.image = images.sanitise_product_image(image)
                 product.save()
                 if stock:
                     stock_services.adjust_stock(
@@ -134,6 +136,7 @@ def update_product(
     _check(name=name, price=price)
     with transaction.atomic():
         product = _lock(vendor=vendor, product_id=product_id)
+        audit_price_change(product=product, price=price, acting_user=acting_user)
         product.name = name.strip()
         product.category = category
         product.price = price
@@ -142,7 +145,7 @@ def update_product(
         if image is False:
             product.image = ""
         elif image:
-            product.image = image
+            product.image = images.sanitise_product_image(image)
         product.save()
     return product
 
@@ -165,6 +168,7 @@ def update_price_and_stock(
     with transaction.atomic():
         product = _lock(vendor=vendor, product_id=product_id)
         if product.price != price:
+            audit_price_change(product=product, price=price, acting_user=acting_user)
             product.price = price
             product.save(update_fields=["price", "updated_at"])
         stock_services.set_stock(
@@ -176,6 +180,18 @@ def update_price_and_stock(
             note="Edited in the product list",
         )
     return Product.objects.select_related("category").get(pk=product.pk)
+
+
+def audit_price_change(*, product: Product, price: Decimal, acting_user: User | None) -> None:
+    """Record a price change about to be saved (call under the product's row lock)."""
+    if product.price != price:
+        audit.record(
+            "product.price_changed",
+            actor=acting_user,
+            vendor=product.vendor_id,
+            target=product,
+            changes={"price": [str(product.price), str(price)]},
+        )
 
 
 def set_products_active(

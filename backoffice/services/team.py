@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from backoffice import tasks, tokens
+from project.audit import services as audit
 from project.errors import DomainError
 from shop.models import Vendor, VendorInvitation, VendorMembership, VendorStatus
 
@@ -87,6 +88,13 @@ def invite_member(
         invitation = VendorInvitation.objects.create(
             vendor=locked, email=email, role=role, invited_by=acting_user
         )
+        audit.record(
+            "team.invited",
+            actor=acting_user,
+            vendor=locked,
+            target=invitation,
+            changes={"role": [None, role]},
+        )
         transaction.on_commit(
             partial(
                 tasks.send_vendor_invitation_email.enqueue,
@@ -157,6 +165,14 @@ def accept_invitation(*, token: str, user: User) -> VendorMembership:
         invitation.accepted_at = timezone.now()
         invitation.accepted_by = user
         invitation.save(update_fields=["accepted_at", "accepted_by"])
+        audit.record(
+            "team.invitation_accepted",
+            actor=user,
+            vendor=invitation.vendor,
+            target=membership,
+            changes={"role": [None, membership.role]},
+            metadata={"invitation_id": invitation.pk},
+        )
     return membership
 
 
@@ -182,6 +198,14 @@ def remove_member(*, vendor: Vendor, membership_id: int, acting_user: User) -> N
             ).count()
             if owners <= 1:
                 raise TeamChangeNotAllowed("A shop needs at least one owner.")
+        audit.record(
+            "team.member_removed",
+            actor=acting_user,
+            vendor=locked,
+            target=membership,
+            changes={"role": [membership.role, None]},
+            metadata={"user_id": membership.user_id},
+        )
         membership.delete()
 
 
@@ -200,4 +224,5 @@ def revoke_invitation(*, vendor: Vendor, invitation_id: int, acting_user: User) 
             raise TeamChangeNotAllowed(f"The invitation of {invitation.email} is no longer open.")
         invitation.revoked_at = timezone.now()
         invitation.save(update_fields=["revoked_at"])
+        audit.record("team.invitation_revoked", actor=acting_user, vendor=locked, target=invitation)
     return invitation

@@ -30,7 +30,8 @@ class Action(models.TextChoices):
     TEAM_INVITATION_REVOKED = "team.invitation_revoked", "Invitation revoked"
     TEAM_ROLE_CHANGED = "team.role_changed", "Team role changed"
     TEAM_MEMBER_REMOVED = "team.member_removed", "Team member removed"
-    # Vendor onboarding decisions
+    # Vendor onboarding: the application (its applicant becomes owner) and staff's decisions
+    VENDOR_APPLIED = "vendor.applied", "Applied to sell"
     VENDOR_APPROVED = "vendor.approved", "Vendor approved"
     VENDOR_REJECTED = "vendor.rejected", "Vendor rejected"
     VENDOR_SUSPENDED = "vendor.suspended", "Vendor suspended"

@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.models import User
 from backoffice import tasks
 from project import events
+from project.audit import services as audit
 from project.db import scope
 from project.errors import DomainError
 from shop import events as shop_events
@@ -137,6 +138,16 @@ def ship_vendor_lines(
         OrderLine.objects.filter(pk__in=[line.pk for line in to_ship]).update(
             status=LineStatus.SHIPPED, shipment=shipment
         )
+        audit.record(
+            "order.lines_shipped",
+            actor=acting_user,
+            vendor=vendor,
+            target=locked,
+            changes={
+                f"line {line.pk} status": [line.status, LineStatus.SHIPPED] for line in to_ship
+            },
+            metadata={"shipment_id": shipment.pk, "carrier": carrier},
+        )
         _settle_order_status(order=locked)
         events.record(
             shop_events.OrderShipped(
@@ -193,6 +204,14 @@ def cancel_vendor_line(
         line.cancelled_at = timezone.now()
         line.cancel_reason = reason
         line.save(update_fields=["status", "cancelled_at", "cancel_reason"])
+        audit.record(
+            "order.line_cancelled",
+            actor=acting_user,
+            vendor=vendor,
+            target=line,
+            changes={"status": [LineStatus.PENDING, LineStatus.CANCELLED]},
+            metadata={"order": locked.number, "reason": reason},
+        )
         if line.product_id is not None:
             _return_stock(line=line, order=locked, vendor=vendor, acting_user=acting_user)
         refund_services.request_refund(

@@ -3,7 +3,9 @@
 from django.db import transaction
 from django.db.models import F
 
+from accounts.models import User
 from project import events
+from project.audit import services as audit
 from project.errors import DomainError
 from shop import events as shop_events
 from shop.models import Order, OrderLine, OrderStatus, Product, StockAdjustment, StockReason
@@ -13,11 +15,13 @@ class IllegalTransition(DomainError):
     code = "illegal_transition"
 
 
-def transition_order(*, order: Order, to: str, reason: str = "") -> Order:
+def transition_order(
+    *, order: Order, to: str, reason: str = "", acting_user: User | None = None
+) -> Order:
     """Move an order to `to` if the state machine allows it; locks the order row.
 
     Raises IllegalTransition otherwise, never overwriting silently. Updates `order` in place.
-    Records OrderCancelled when the order becomes cancelled.
+    Records OrderCancelled when the order becomes cancelled, and an audit entry (from/to).
     """
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
@@ -26,12 +30,20 @@ def transition_order(*, order: Order, to: str, reason: str = "") -> Order:
                 f"Order {locked.number} is {locked.get_status_display().lower()} "
                 f"and cannot become {OrderStatus(to).label.lower()}."
             )
+        before = locked.status
         locked.status = to
         fields = ["status", "updated_at"]
         if to == OrderStatus.CANCELLED:
             locked.cancel_reason = reason[:200]
             fields.append("cancel_reason")
         locked.save(update_fields=fields)
+        audit.record(
+            "order.status_changed",
+            actor=acting_user,
+            target=locked,
+            changes={"status": [before, to]},
+            metadata={"reason": locked.cancel_reason} if to == OrderStatus.CANCELLED else None,
+        )
         if to == OrderStatus.CANCELLED:
             vendor_ids = OrderLine.objects.filter(order=locked).values_list("vendor_id", flat=True)
             events.record(

@@ -36,6 +36,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from project import events
+from project.audit import services as audit
 from project.errors import DomainError
 from shop import events as shop_events
 from shop.gateways import CardToken, ChargeResult, GatewayError, PaymentGateway, get_gateway
@@ -97,6 +98,13 @@ def start_payment(*, order: Order, card_token: CardToken) -> Payment:
             payment_method=card_token.token,
             card_brand=card_token.brand,
             card_last4=card_token.last4,
+        )
+        audit.record(
+            "payment.status_changed",
+            actor=locked.customer,
+            target=payment,
+            changes={"status": [None, payment.status]},
+            metadata={"order": locked.number, "amount": str(payment.amount)},
         )
         transaction.on_commit(partial(payment_tasks.process_order_payment.enqueue, payment.pk))
     return payment
@@ -447,7 +455,14 @@ def _apply_result(payment: Payment, result: ChargeResult) -> None:
 
 def _save_outcome(payment: Payment, **fields: str) -> None:
     """Settle a locked payment: the outcome is known, so it is no longer unknown."""
+    before = payment.status
     _save_progress(payment, outcome_unknown_since=None, **fields)
+    audit.record(
+        "payment.status_changed",
+        target=payment,
+        changes={"status": [before, payment.status]},
+        metadata={"failure_code": payment.failure_code} if payment.failure_code else None,
+    )
 
 
 def _refill_cart(order_id: int) -> None:

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from project import events
+from project.audit import services as audit
 from project.db import scope
 from project.errors import DomainError
 from shop import events as shop_events
@@ -110,6 +111,14 @@ def request_refund(
         )
         if lines:
             refund.lines.set(lines)
+        audit.record(
+            "refund.requested",
+            actor=acting_user,
+            vendor=vendor,
+            target=refund,
+            changes={"amount": [None, str(amount)]},
+            metadata={"order": order.number, "reason": refund.reason},
+        )
         transaction.on_commit(partial(payment_tasks.process_refund.enqueue, refund.pk))
     return refund
 
@@ -230,14 +239,17 @@ def _apply_result(refund: Refund, result: RefundResult, payment: Payment | None 
     A success records RefundIssued (aggregate: the order), as the last step.
     """
     refund.processed_at = timezone.now()
+    before = refund.status
     if not result.succeeded:
         refund.status = RefundStatus.FAILED
         refund.failure_message = (result.failure_message or "The refund was refused.")[:200]
         refund.save(update_fields=["status", "failure_message", "processed_at", "updated_at"])
+        _audit_refund(refund, before=before)
         return
     refund.status = RefundStatus.SUCCEEDED
     refund.gateway_reference = result.reference
     refund.save(update_fields=["status", "gateway_reference", "processed_at", "updated_at"])
+    _audit_refund(refund, before=before)
     # The order before the payment, as the services that refund a cancelled line lock them.
     order = Order.objects.select_for_update().get(pk=refund.order_id)
     payment = payment or Payment.objects.select_for_update().get(pk=refund.payment_id)
@@ -247,6 +259,11 @@ def _apply_result(refund: Refund, result: RefundResult, payment: Payment | None 
     payment.refresh_from_db(fields=["refunded_amount", "status", "amount"])
     if payment.refunded_amount >= payment.amount:
         Payment.objects.filter(pk=payment.pk).update(status=PaymentStatus.REFUNDED)
+        audit.record(
+            "payment.status_changed",
+            target=payment,
+            changes={"status": [payment.status, PaymentStatus.REFUNDED]},
+        )
         # A second, late charge refunded in full leaves an order paid by its first one as it is.
         paid_otherwise = order.payments.filter(status=PaymentStatus.CAPTURED).exists()
         if order.can_transition_to(OrderStatus.REFUNDED) and not paid_otherwise:
@@ -275,3 +292,13 @@ def _check_lines(*, order: Order, lines: list[OrderLine], vendor: Vendor | None)
         ).exists()
     if already:
         raise RefundLinesInvalid("A line you chose has already been refunded.")
+
+
+def _audit_refund(refund: Refund, *, before: str) -> None:
+    audit.record(
+        "refund.status_changed",
+        vendor=refund.vendor_id,
+        target=refund,
+        changes={"status": [before, refund.status]},
+        metadata={"failure": refund.failure_message} if refund.failure_message else None,
+    )

@@ -19,6 +19,7 @@ from django.utils import timezone
 from accounts.models import User
 from project import csv as safe_csv
 from project import files
+from project.audit import services as audit
 from project.errors import DomainError
 from shop.models import (
     LineStatus,
@@ -134,6 +135,13 @@ def request_report(
             requested_by=acting_user,
             date_from=date_from,
             date_to=date_to,
+        )
+        audit.record(
+            "export.sales_report_requested",
+            actor=acting_user,
+            vendor=vendor,
+            target=report,
+            metadata={"kind": kind, "from": str(date_from), "to": str(date_to)},
         )
         transaction.on_commit(lambda: report_tasks.generate_report.enqueue(report_id=report.pk))
     return report
@@ -271,6 +279,12 @@ def generate_report(*, report_id: int) -> ReportJob | None:
         expires_at=finished_at + datetime.timedelta(seconds=settings.REPORT_TTL),
     )
     report.refresh_from_db()
+    audit.record(
+        "export.sales_report_generated",
+        vendor=report.vendor_id,
+        target=report,
+        metadata={"kind": report.kind, "rows": written},
+    )
     return report
 
 

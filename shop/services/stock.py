@@ -5,6 +5,7 @@ from django.db import transaction
 from django.db.models import F
 
 from accounts.models import User
+from project.audit import services as audit
 from project.errors import DomainError
 from shop.models import Product, StockAdjustment, StockReason, Vendor
 
@@ -51,8 +52,9 @@ def _apply(
     if product.stock + change < 0:
         raise NegativeStock(f"Stock cannot go below 0: only {product.stock} in stock.")
     Product.objects.filter(pk=product.pk).update(stock=F("stock") + change)
+    before = product.stock
     product.stock += change
-    return StockAdjustment.objects.create(
+    adjustment = StockAdjustment.objects.create(
         vendor_id=product.vendor_id,
         product=product,
         change=change,
@@ -61,6 +63,15 @@ def _apply(
         note=note,
         created_by=acting_user,
     )
+    audit.record(
+        "stock.changed",
+        actor=acting_user,
+        vendor=product.vendor_id,
+        target=product,
+        changes={"stock": [before, product.stock]},
+        metadata={"reason": reason, "note": note} if note else {"reason": reason},
+    )
+    return adjustment
 
 
 def adjust_stock(

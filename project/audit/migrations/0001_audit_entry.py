@@ -51,6 +51,7 @@ class Migration(migrations.Migration):
                             ("team.invitation_revoked", "Invitation revoked"),
                             ("team.role_changed", "Team role changed"),
                             ("team.member_removed", "Team member removed"),
+                            ("vendor.applied", "Applied to sell"),
                             ("vendor.approved", "Vendor approved"),
                             ("vendor.rejected", "Vendor rejected"),
                             ("vendor.suspended", "Vendor suspended"),
