@@ -1,6 +1,7 @@
 from django.urls import path
 
 from accounts import views
+from accounts.twofactor import views as twofactor_views
 
 app_name = "accounts"
 
@@ -30,6 +31,20 @@ urlpatterns = [
     ),
     path("password/change/", views.PasswordChangeView.as_view(), name="password_change"),
     path("profile/", views.profile, name="profile"),
+    path("sessions/sign-out-everywhere/", views.sign_out_everywhere, name="sign_out_everywhere"),
+    path("two-factor/", twofactor_views.verify, name="twofactor_verify"),
+    path("two-factor/set-up/", twofactor_views.enroll, name="twofactor_enroll"),
+    path(
+        "two-factor/recovery-codes/",
+        twofactor_views.recovery_codes,
+        name="twofactor_recovery_codes",
+    ),
+    path(
+        "two-factor/recovery-codes/new/",
+        twofactor_views.regenerate,
+        name="twofactor_regenerate",
+    ),
+    path("two-factor/turn-off/", twofactor_views.disable, name="twofactor_disable"),
     path("addresses/add/", views.address_add, name="address_add"),
     path("addresses/<int:pk>/edit/", views.address_edit, name="address_edit"),
     path("addresses/<int:pk>/delete/", views.address_delete, name="address_delete"),

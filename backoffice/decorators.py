@@ -8,6 +8,7 @@ from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 
+from accounts.twofactor import flow as twofactor_flow
 from backoffice.selectors import vendors as vendor_selectors
 from project.db import scope
 from shop.models import Vendor, VendorStatus
@@ -29,6 +30,9 @@ def vendor_member_required(view: Callable[..., HttpResponse]) -> Callable[..., H
         vendor = vendor_selectors.get_vendor_for_member(user=request.user)
         if vendor is None:
             raise PermissionDenied("Only vendor members can open the backoffice.")
+        if twofactor_flow.must_verify(request):  # shop owners: a verified second factor
+            next_url = request.get_full_path()
+            return redirect(twofactor_flow.second_step_url(user=request.user, next_url=next_url))
         if vendor.status == VendorStatus.SUSPENDED and request.method not in SAFE_METHODS:
             messages.error(request, "Your shop is suspended; the backoffice is read-only.")
             return redirect("backoffice:dashboard")

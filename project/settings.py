@@ -58,7 +58,8 @@ else:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin behind the shop's sign-in and a verified second factor (accounts.admin_site).
+    "accounts.admin_apps.BazaarAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -89,6 +90,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "project.middleware.RequestUserMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.SessionLifetimeMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -291,6 +293,17 @@ AUTH_PASSWORD_VALIDATORS = [
 # How long an email-verification link stays valid.
 EMAIL_VERIFICATION_MAX_AGE = int(env("EMAIL_VERIFICATION_MAX_AGE", str(3 * 24 * 3600)))
 PASSWORD_RESET_TIMEOUT = int(env("PASSWORD_RESET_TIMEOUT", str(3600)))
+# Two-factor sign-in (accounts.twofactor): how long the second step may follow the password,
+# and the emailed fallback code's lifetime and number of tries.
+TWOFACTOR_PENDING_SECONDS = int(env("TWOFACTOR_PENDING_SECONDS", str(10 * 60)))
+TWOFACTOR_EMAIL_CODE_TTL = int(env("TWOFACTOR_EMAIL_CODE_TTL", str(10 * 60)))
+TWOFACTOR_EMAIL_CODE_TRIES = int(env("TWOFACTOR_EMAIL_CODE_TRIES", "5"))
+# Session lifetimes (accounts.middleware): absolute from sign-in, and idle between requests.
+SESSION_MAX_AGE = int(env("SESSION_MAX_AGE", str(7 * 24 * 3600)))
+SESSION_IDLE_TIMEOUT = int(env("SESSION_IDLE_TIMEOUT", str(24 * 3600)))
+STAFF_SESSION_MAX_AGE = int(env("STAFF_SESSION_MAX_AGE", str(8 * 3600)))
+STAFF_SESSION_IDLE_TIMEOUT = int(env("STAFF_SESSION_IDLE_TIMEOUT", str(30 * 60)))
+SESSION_COOKIE_AGE = SESSION_MAX_AGE
 
 
 def rate_limit(bucket: str, limit: int, window: int) -> dict[str, int]:
@@ -331,6 +344,7 @@ RATE_LIMITS = {
     # Second-factor code attempts per user, and email codes sent per user (accounts 2FA).
     "twofactor_user": rate_limit("twofactor_user", 5, 5 * 60),
     "twofactor_email_send": rate_limit("twofactor_email_send", 3, 15 * 60),
+    "twofactor_address": rate_limit("twofactor_address", 30, 15 * 60),
     # Websocket connects per session (consumers), and CSP reports per client address.
     "websocket_session": rate_limit("websocket_session", 30, 60),
     "csp_report_address": rate_limit("csp_report_address", 60, 60),

@@ -1,9 +1,8 @@
 from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
-from project import csp, views
+from project import csp, media, views
 
 admin.site.site_header = "Bazaar administration"
 admin.site.site_title = "Bazaar admin"
@@ -19,5 +18,9 @@ urlpatterns = [
     path("", include("shop.urls")),
 ]
 
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+if settings.MEDIA_SERVE:
+    # Product images, in development and production alike, unless a proxy, an object store
+    # or a CDN serves MEDIA_URL (project.media; README "Media files").
+    urlpatterns.append(
+        path(f"{settings.MEDIA_URL.lstrip('/')}<path:path>", media.public_media, name="media")
+    )

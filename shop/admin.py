@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import Count
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
@@ -9,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from backoffice.forms import products as product_forms
 from backoffice.services import onboarding as onboarding_services
 from project import files
 from project.errors import DomainError
@@ -187,6 +189,8 @@ class CategoryAdmin(admin.ModelAdmin):
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
+    # Staff uploads are checked and re-encoded like a vendor's (shop.services.images).
+    formfield_overrides = {models.ImageField: {"form_class": product_forms.ProductImageField}}
     list_display = ("name", "vendor", "category", "price", "stock", "is_active", "created_at")
     list_filter = ("is_active", "category", "vendor")
     search_fields = ("name", "slug", "description", "vendor__name")

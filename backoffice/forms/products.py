@@ -7,12 +7,11 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
-from django.utils.text import slugify
 
 from backoffice.selectors import products as product_selectors
 from shop.models import Category
+from shop.services import images
 
-IMAGE_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 IMAGE_EXTENSIONS = {"jpg", "jpeg", "png", "webp"}
 IMAGE_HELP = "JPEG, PNG or WebP, at most {limit}."
 
@@ -71,7 +70,8 @@ def stock_field(label: str = "Stock") -> forms.IntegerField:
 
 
 class ProductImageField(forms.ImageField):
-    """An image checked by content, not by name: JPEG, PNG or WebP, within the size limit."""
+    """An image checked by content, not by name: JPEG, PNG or WebP, within the size and pixel
+    limits; cleaned to its re-encoded pixels (shop.services.images)."""
 
     default_error_messages = {
         "invalid_image": "This file is not an image we accept. Upload a JPEG, PNG or WebP image.",
@@ -92,18 +92,13 @@ class ProductImageField(forms.ImageField):
             raise ValidationError(
                 "Upload a file ending in .jpg, .jpeg, .png or .webp.", code="bad_extension"
             )
-        image_file = super().to_python(data)
-        image_format = getattr(image_file.image, "format", None)
-        if image_format not in IMAGE_FORMATS:
-            raise ValidationError(
-                f"{image_format or 'This'} images are not accepted. "
-                "Upload a JPEG, PNG or WebP image.",
-                code="bad_format",
-            )
-        # Stored under a tidy name whose extension matches the content.
-        stem = slugify(Path(image_file.name).stem)[:60] or "image"
-        image_file.name = f"{stem}.{IMAGE_FORMATS[image_format]}"
-        return image_file
+        forms.FileField.to_python(self, data)  # name and emptiness checks
+        # Decoded, size-checked and re-encoded from its pixels alone (no metadata, nothing
+        # appended), under a name whose extension matches the content.
+        try:
+            return images.sanitise_product_image(data, name=data.name)
+        except images.InvalidImage as exc:
+            raise ValidationError(exc.message, code=exc.code) from None
 
 
 class ProductForm(forms.Form):
