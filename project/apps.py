@@ -9,6 +9,5 @@ class ProjectConfig(AppConfig):
     def ready(self) -> None:
         from project.db import grants
 
-        # Once per migrate (post_migrate is sent per app; this app's comes after every
-        # migration ran): tables a migration created are granted to the app role at once.
-        post_migrate.connect(grants.grant_after_migrate, sender=self)
+        # After every migrate: tables a migration created are granted to the app role at once.
+        post_migrate.connect(grants.grant_after_migrate, dispatch_uid="project.db.grants")

@@ -37,8 +37,9 @@ class Role:
 def ensure_roles(cursor, *, owner: Role, app: Role, can_create_databases: bool = False) -> None:
     """Create the owner and app roles if missing (as a superuser or CREATEROLE role).
 
-    A role that exists keeps its attributes, except that a given password is set again. The
-    app role is made NOSUPERUSER NOBYPASSRLS whatever it was: that is what it is for.
+    A role that exists keeps its attributes (a superuser is never demoted by accident); a
+    given password is set again, except on a superuser. An existing app role that is a
+    superuser or BYPASSRLS is refused: row-level security would not bind it.
     """
     if owner.name == app.name:
         raise RoleError("The owner and the app role must be two different roles.")
@@ -47,14 +48,19 @@ def ensure_roles(cursor, *, owner: Role, app: Role, can_create_databases: bool =
         (owner, ["LOGIN", "NOSUPERUSER", *(["CREATEDB"] if can_create_databases else [])]),
         (app, ["LOGIN", "NOSUPERUSER", "NOBYPASSRLS", "NOCREATEDB", "NOCREATEROLE"]),
     ):
-        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role.name])
-        verb = "ALTER" if cursor.fetchone() else "CREATE"
-        statement = sql.SQL("{} ROLE {} WITH " + " ".join(attributes)).format(
-            sql.SQL(verb), sql.Identifier(role.name)
-        )
+        cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", [role.name])
+        row = cursor.fetchone()
+        name = sql.Identifier(role.name)
+        if row is None:
+            statement = sql.SQL("CREATE ROLE {} WITH " + " ".join(attributes)).format(name)
+        elif role.password is not None and not row[0]:
+            statement = sql.SQL("ALTER ROLE {} WITH LOGIN").format(name)
+        else:
+            continue
         if role.password is not None:
             statement = sql.SQL("{} PASSWORD {}").format(statement, sql.Literal(role.password))
         cursor.execute(statement)
+    check_app_role(cursor, app=app.name, owner=owner.name)
 
 
 def grant_app_privileges(
