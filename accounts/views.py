@@ -18,6 +18,8 @@ from accounts import exports, forms, ratelimit, selectors
 from accounts import services as account_services
 from accounts import tokens as account_tokens
 from project import files
+from project import ratelimit as project_ratelimit
+from project.client_ip import client_ip
 from shop.selectors import cart as cart_selectors
 from shop.services import cart as cart_services
 
@@ -98,8 +100,15 @@ def register(request: HttpRequest) -> HttpResponse:
         return redirect("accounts:profile")
     form = forms.RegisterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        # A duplicate address gets the same page as a success: the owner is emailed, the
-        # visitor learns nothing. For the same reason a new account is not signed in here.
+        try:
+            project_ratelimit.hit("register_address", client_ip(request))
+        except project_ratelimit.RateLimited as exc:
+            form.add_error(None, exc.message)
+            page = render(request, "accounts/auth/register.html", {"form": form})
+            return project_ratelimit.refuse(page, exc)
+        # A duplicate address gets the same page as a success: the owner is emailed (at most
+        # once an hour), the visitor learns nothing. For the same reason a new account is
+        # not signed in here.
         with contextlib.suppress(account_services.EmailAlreadyRegistered):
             account_services.register_user(
                 email=form.cleaned_data["email"],
@@ -140,7 +149,11 @@ def verify_resend(request: HttpRequest) -> HttpResponse:
         messages.info(request, "Your email address is already verified.")
         return redirect("accounts:profile")
     if request.method == "POST":
-        account_services.resend_verification(user=request.user, base_url=_base_url(request))
+        try:
+            account_services.resend_verification(user=request.user, base_url=_base_url(request))
+        except project_ratelimit.RateLimited as exc:
+            page = render(request, "accounts/verify/resend.html", {"error": exc.message})
+            return project_ratelimit.refuse(page, exc)
         messages.success(request, f"We've sent a new verification link to {request.user.email}.")
         return redirect("accounts:verify_sent")
     return render(request, "accounts/verify/resend.html")
@@ -152,6 +165,17 @@ class PasswordResetView(auth_views.PasswordResetView):
     form_class = forms.PasswordResetForm
     template_name = "accounts/password/reset_form.html"
     success_url = reverse_lazy("accounts:password_reset_done")
+
+    def form_valid(self, form):
+        # Counted for every address asked about, registered or not, so a refusal says nothing.
+        email = account_services.normalise_email(form.cleaned_data["email"])
+        try:
+            project_ratelimit.hit("password_reset_address", client_ip(self.request))
+            project_ratelimit.hit("password_reset_email", email)
+        except project_ratelimit.RateLimited as exc:
+            form.add_error(None, exc.message)
+            return project_ratelimit.refuse(self.form_invalid(form), exc)
+        return super().form_valid(form)
 
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):

@@ -165,6 +165,13 @@ def reset(bucket: str, key: str) -> None:
         logger.warning("Rate limit %s not reset: cache unavailable (%s)", bucket, exc)
 
 
+def refuse(response: HttpResponse, exc: RateLimited) -> HttpResponse:
+    """Make a page that already shows `exc.message` (e.g. a form's error) the 429 answer."""
+    response.status_code = 429
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 def _wants_html(request: HttpRequest) -> bool:
     if getattr(request, "htmx", False) or request.headers.get("HX-Request"):
         return False

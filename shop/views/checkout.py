@@ -15,6 +15,7 @@ from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.decorators import verified_email_required
 from accounts.models import Address
+from project import ratelimit
 from project.errors import DomainError
 from shop.forms import checkout as checkout_forms
 from shop.gateways import CardToken, get_gateway
@@ -73,6 +74,14 @@ def checkout_review(request: HttpRequest) -> HttpResponse:
         messages.info(request, "Choose a shipping address.")
         return redirect("shop:checkout")
     form = checkout_forms.CardForm(request.POST if request.method == "POST" else None)
+    refused = None
+    if form.is_bound and form.is_valid():
+        # Counted before the card goes to the processor: no card testing through checkout.
+        try:
+            ratelimit.hit("checkout_user", str(request.user.pk))
+        except ratelimit.RateLimited as exc:
+            form.add_error(None, exc.message)
+            refused = exc
     if form.is_bound and form.is_valid():
         token = form.tokenize(gateway=get_gateway())
         if token is not None:
@@ -90,7 +99,8 @@ def checkout_review(request: HttpRequest) -> HttpResponse:
             _forget_address(request)
             return redirect(order)
     context = {"cart": cart, "address": address, "form": form, "step": "review"}
-    return render(request, "shop/checkout/review.html", context, status=422 if form.errors else 200)
+    page = render(request, "shop/checkout/review.html", context, status=422 if form.errors else 200)
+    return ratelimit.refuse(page, refused) if refused else page
 
 
 def _start_payment(request: HttpRequest, *, order: Order, token: CardToken) -> None:

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
+from project import ratelimit
 from project.errors import DomainError
 from shop.forms import checkout as checkout_forms
 from shop.gateways import get_gateway
@@ -51,6 +52,14 @@ def retry_payment(request: HttpRequest, pk: int) -> HttpResponse:
         messages.info(request, f"Order {order.number} is not awaiting payment.")
         return redirect(order)
     form = checkout_forms.CardForm(request.POST)
+    try:
+        # Counted before the card goes to the processor: no card testing through "Pay now".
+        ratelimit.hit("pay_user", str(request.user.pk))
+    except ratelimit.RateLimited as exc:
+        messages.error(request, exc.message)
+        state = order_selectors.access_order_state(user=request.user, pk=pk, with_lines=True)
+        page = render(request, ORDER_PAGE, _detail_context(state))
+        return ratelimit.refuse(page, exc)
     token = form.tokenize(gateway=get_gateway()) if form.is_valid() else None
     if token is None:
         state = order_selectors.access_order_state(user=request.user, pk=pk, with_lines=True)
