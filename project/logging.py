@@ -57,6 +57,9 @@ _MASKS = [
 ]
 
 
+_CODE_FIELDS = {"route", "pattern"}
+
+
 def mask(text: str) -> str:
     for pattern, replacement in _MASKS:
         text = pattern.sub(replacement, text)
@@ -111,7 +114,11 @@ class JsonFormatter(logging.Formatter):
         for key in ("http", "csp", "websocket"):
             value = getattr(record, key, None)
             if isinstance(value, dict):
-                entry[key] = _masked(value)
+                # Route names and URL patterns are code, not data: they stay readable.
+                entry[key] = {
+                    name: item if name in _CODE_FIELDS else _masked(item)
+                    for name, item in value.items()
+                }
         if record.exc_info:
             entry["exception"] = mask(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)

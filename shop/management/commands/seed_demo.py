@@ -1,12 +1,29 @@
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
 from shop.services import demo as demo_services
 
 
 class Command(BaseCommand):
-    help = "Load the demo shop: 5 vendors, 12 categories, 500 products and 3 accounts."
+    help = (
+        "Load the demo shop: 5 vendors, 12 categories, 500 products and 3 accounts "
+        "(with a known password). Refused when BAZAAR_MODE=production unless --force."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Seed even in production (creates accounts whose password is public).",
+        )
 
     def handle(self, *args, **options) -> None:
+        if settings.PRODUCTION and not options["force"]:
+            raise CommandError(
+                "Refusing to load demo data in production (BAZAAR_MODE=production): it creates "
+                "shopper, vendor and staff accounts whose password is published in the README. "
+                "Run with --force if this really is a throwaway demo installation."
+            )
         summary = demo_services.seed_demo()
         self.stdout.write(
             self.style.SUCCESS(
