@@ -9,9 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts import sessions
-from accounts.twofactor import flow
 
-LAST_SEEN_KEY = "last_seen_at"
+LAST_SEEN_KEY = sessions.LAST_SEEN_KEY
 # Writing the session on every request would cost a database write each time; the idle
 # clock only needs this resolution.
 LAST_SEEN_RESOLUTION = 60
@@ -42,7 +41,7 @@ class SessionLifetimeMiddleware:
         session = request.session
         now = time.time()
         lifetime = sessions.lifetime_for(user=user)
-        signed_in_at = session.setdefault(flow.SIGNED_IN_AT_KEY, now)
+        signed_in_at = session.setdefault(sessions.SIGNED_IN_AT_KEY, now)
         last_seen = session.get(LAST_SEEN_KEY, now)
         if now - signed_in_at > lifetime.max_age:
             return EXPIRED_MESSAGE

@@ -1,5 +1,6 @@
 """Session hygiene: ending a user's other sessions, and how long a session may last."""
 
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -19,6 +20,18 @@ def revoke_other_sessions(*, user: User) -> User:
         user.refresh_from_db(fields=["session_epoch"])
         audit.record("auth.sessions_revoked", actor=user, target=user)
     return user
+
+
+SIGNED_IN_AT_KEY = "signed_in_at"
+LAST_SEEN_KEY = "last_seen_at"
+
+
+def start_session_clocks(sender, request, user, **kwargs) -> None:
+    """At sign-in: the absolute lifetime counts from now, and so does the idle one."""
+    if request is not None and hasattr(request, "session"):
+        now = time.time()
+        request.session[SIGNED_IN_AT_KEY] = now
+        request.session[LAST_SEEN_KEY] = now
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import exports, forms, ratelimit, selectors
 from accounts import services as account_services
+from accounts import sessions as session_services
 from accounts import tokens as account_tokens
+from accounts.twofactor import flow as twofactor_flow
+from accounts.twofactor import selectors as twofactor_selectors
 from project import files
 from project import ratelimit as project_ratelimit
 from project.client_ip import client_ip
@@ -60,6 +63,9 @@ def login_view(request: HttpRequest) -> HttpResponse:
         email = account_services.normalise_email(form.cleaned_data["email"])
         # The backend counts failures and applies the limits (accounts.ratelimit).
         user = auth.authenticate(request, email=email, password=form.cleaned_data["password"])
+        if user is not None and twofactor_flow.needs_second_step(user=user):
+            twofactor_flow.begin(request, user=user, next_url=next_url)
+            return redirect(twofactor_flow.second_step_url(user=user, next_url=next_url))
         if user is not None:
             _sign_in(request, user)
             return redirect(next_url or settings.LOGIN_REDIRECT_URL)
@@ -90,6 +96,16 @@ def login_unlock(request: HttpRequest, token: str) -> HttpResponse:
 
 class LogoutView(auth_views.LogoutView):
     """POST only (Django's default); GET answers 405 and signs nobody out."""
+
+
+@login_required
+@require_POST
+def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
+    """Every other session of this account ends; this one stays, under a new id."""
+    user = session_services.revoke_other_sessions(user=request.user)
+    auth.update_session_auth_hash(request, user)
+    messages.success(request, "You are signed out everywhere else. This browser stays signed in.")
+    return redirect("accounts:profile")
 
 
 @sensitive_post_parameters("password1", "password2")
@@ -206,6 +222,7 @@ def _render_profile(request: HttpRequest, form: forms.ProfileForm, **extra) -> H
     context = {
         "form": form,
         "addresses": selectors.list_addresses(user=request.user),
+        "security": twofactor_selectors.get_security_summary(user=request.user),
         **extra,
     }
     return render(request, PROFILE_PAGE, context)

@@ -24,8 +24,6 @@ from shop.services import cart as cart_services
 
 PENDING_KEY = "twofactor_pending"
 VERIFIED_KEY = "twofactor_verified_at"
-# Set at every sign-in, read by accounts.middleware for the absolute session lifetime.
-SIGNED_IN_AT_KEY = "signed_in_at"
 RECOVERY_CODES_KEY = "twofactor_new_recovery_codes"
 
 
@@ -77,7 +75,6 @@ def sign_in(request: HttpRequest, user: User, *, second_factor: bool) -> None:
     auth.login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
     if second_factor:
         mark_verified(request)
-    request.session[SIGNED_IN_AT_KEY] = time.time()
     cart_services.merge_guest_cart(guest_cart_id=guest_cart_id, user=user)
 
 

@@ -2,7 +2,9 @@
 
 from dataclasses import dataclass
 
-from accounts.models import RecoveryCode, TotpDevice, User
+from django.db.models import Count, Exists, OuterRef, Q
+
+from accounts.models import TotpDevice, User
 from shop.models import VendorMembership
 
 
@@ -29,9 +31,25 @@ class SecuritySummary:
 
 
 def get_security_summary(*, user: User) -> SecuritySummary:
-    """What the account page's security section shows."""
+    """What the account page's security section shows (one query)."""
+    row = (
+        User.objects.filter(pk=user.pk)
+        .annotate(
+            enabled=Exists(
+                TotpDevice.objects.filter(user=OuterRef("pk"), confirmed_at__isnull=False)
+            ),
+            owner=Exists(
+                VendorMembership.objects.filter(
+                    user=OuterRef("pk"), role=VendorMembership.Role.OWNER
+                )
+            ),
+            codes_left=Count("recovery_codes", filter=Q(recovery_codes__used_at__isnull=True)),
+        )
+        .values("enabled", "owner", "codes_left", "is_staff")
+        .get()
+    )
     return SecuritySummary(
-        enabled=is_enabled(user=user),
-        required=is_required(user=user),
-        recovery_codes_left=RecoveryCode.objects.filter(user=user, used_at__isnull=True).count(),
+        enabled=row["enabled"],
+        required=row["is_staff"] or row["owner"],
+        recovery_codes_left=row["codes_left"],
     )

@@ -44,7 +44,8 @@ def test_profile_page_lists_addresses_with_default_marked(
     shopper.default_address = home
     shopper.save()
 
-    with django_assert_max_num_queries(4):
+    # user, cart badge, vendor menu, addresses, and the sign-in security summary
+    with django_assert_max_num_queries(5):
         response = signed_in.get(PROFILE_URL)
 
     content = response.content.decode()
