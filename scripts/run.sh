@@ -56,8 +56,9 @@ for queue in "${queues[@]}"; do
   supervise "worker $queue" "var/worker-$queue.log" "$py" manage.py run_worker "$queue" &
   loops[$queue]=$!
 done
+# --no-proxy-headers: the client address is Bazaar's to decide (TRUSTED_PROXIES), not uvicorn's.
 supervise web /dev/stdout "$py" -m uvicorn project.asgi:application \
-  --host "$host" --port "$port" --log-level warning &
+  --host "$host" --port "$port" --log-level warning --no-proxy-headers &
 loops[web]=$!
 
 cat <<MSG
