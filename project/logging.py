@@ -43,13 +43,13 @@ _SECRET_NAMES = "|".join(
 )
 _MASKS = [
     *_PATH_TOKENS,
-    (re.compile(r"\b(?:\d[ -]?){13,19}\b"), "[card]"),
+    (re.compile(r"\b\d(?:[ -]?\d){12,18}\b"), "[card]"),
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
     (re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}"), rf"\1 {_MASKED}"),
     # key=value (query strings, form bodies, cookies) and "key": "value" (JSON)
     (re.compile(rf"(?i)((?:{_SECRET_NAMES})=)[^&\s;,\"']+"), rf"\1{_MASKED}"),
     (
-        re.compile(rf"(?i)([\"'](?:{_SECRET_NAMES})[\"']\s*:\s*)[\"'][^\"']*[\"']"),
+        re.compile(rf"(?i)([\"'][\w-]*(?:{_SECRET_NAMES})[\w-]*[\"']\s*:\s*)[\"'][^\"']*[\"']"),
         rf'\1"{_MASKED}"',
     ),
     # JSON Web Tokens wherever they appear
