@@ -13,6 +13,8 @@ port="${2:-8000}"
 py=.venv/bin/python
 queues=(critical emails analytics default)
 mkdir -p var
+# The site's origin, for the CSP's connect-src and the websocket Origin check (any port).
+export SITE_URL="${SITE_URL:-http://$host:$port}"
 
 declare -A loops=()
 
@@ -57,8 +59,10 @@ for queue in "${queues[@]}"; do
   loops[$queue]=$!
 done
 # --no-proxy-headers: the client address is Bazaar's to decide (TRUSTED_PROXIES), not uvicorn's.
+# --no-access-log: uvicorn's plain-text access log records full URLs (verification and reset
+# links); Bazaar writes its own JSON access line per request, with such tokens masked.
 supervise web /dev/stdout "$py" -m uvicorn project.asgi:application \
-  --host "$host" --port "$port" --log-level warning --no-proxy-headers &
+  --host "$host" --port "$port" --log-level warning --no-proxy-headers --no-access-log &
 loops[web]=$!
 
 cat <<MSG
