@@ -27,7 +27,7 @@ from shop.models import (
     VendorStatus,
 )
 from tests import factories
-from tests.fixtures import asgi_server, database, workers
+from tests.fixtures import asgi_server, database, twofactor, workers
 
 pytestmark = pytest.mark.django_db
 
@@ -268,7 +268,7 @@ def test_shoppers_still_see_every_shops_active_products(client, shops):
 
 def test_the_admin_sees_every_shops_rows(client, shops, staff):
     mine, other, _, rows = shops
-    client.force_login(staff)
+    twofactor.sign_in_with_second_factor(client, staff)  # the admin wants both factors
 
     page = client.get(reverse("admin:shop_product_changelist"))
 
