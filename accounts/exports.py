@@ -50,6 +50,11 @@ def get_downloadable_export(*, user: User, export_id: int) -> DataExport | None:
     )
 
 
+def record_download(*, export: DataExport, user: User) -> None:
+    """Audit that `user` downloaded their export (its view checked the access)."""
+    audit.record("export.personal_data_downloaded", actor=user, target=export)
+
+
 def purge_expired_exports(*, now: datetime.datetime | None = None) -> int:
     """Delete the files of exports past their expiry and mark them expired; returns how many.
 

@@ -313,6 +313,7 @@ def data_export_download(request: HttpRequest, pk: int) -> FileResponse:
     export = exports.get_downloadable_export(user=request.user, export_id=pk)
     if export is None:
         raise Http404("No such export.")
+    exports.record_download(export=export, user=request.user)
     return files.attachment(
         export.file, filename="bazaar-data-export.zip", content_type="application/zip"
     )

@@ -1,6 +1,16 @@
 from django.urls import path
 
-from backoffice.views import dashboard, live, onboarding, orders, products, reports, stock, team
+from backoffice.views import (
+    activity,
+    dashboard,
+    live,
+    onboarding,
+    orders,
+    products,
+    reports,
+    stock,
+    team,
+)
 
 app_name = "backoffice"
 
@@ -33,6 +43,8 @@ urlpatterns = [
     path("team/", team.member_list, name="member_list"),
     path("team/<int:pk>/remove/", team.member_remove, name="member_remove"),
     path("team/invitations/<int:pk>/revoke/", team.invitation_revoke, name="invitation_revoke"),
+    # Activity: the shop's part of the audit log (owners)
+    path("activity/", activity.activity_list, name="activity_list"),
     # Becoming a vendor, joining a team (signed in, not yet a member)
     path("apply/", onboarding.apply, name="apply"),
     path("invitations/<str:token>/", onboarding.invitation_accept, name="invitation_accept"),

@@ -111,7 +111,7 @@ class JsonFormatter(logging.Formatter):
             "client_ip": getattr(record, "client_ip", "-"),
             "message": mask(record.getMessage()),
         }
-        for key in ("http", "csp", "websocket"):
+        for key in ("http", "csp", "websocket", "security"):
             value = getattr(record, key, None)
             if isinstance(value, dict):
                 # Route names and URL patterns are code, not data: they stay readable.

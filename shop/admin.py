@@ -490,6 +490,7 @@ class ReportJobAdmin(admin.ModelAdmin):
         report = get_object_or_404(ReportJob, pk=pk, status=ReportStatus.DONE)
         if not self.has_view_permission(request, report) or not report.is_downloadable:
             raise Http404
+        report_services.record_download(report=report, acting_user=request.user)
         return files.attachment(
             report.file, filename=report.download_name, content_type="text/csv; charset=utf-8"
         )

@@ -66,6 +66,7 @@ def report_detail(request: HttpRequest, pk: int, *, vendor: Vendor) -> HttpRespo
 def report_download(request: HttpRequest, pk: int, *, vendor: Vendor) -> FileResponse:
     """The vendor's own report while it has not expired; 404 for anyone else's."""
     report = report_selectors.get_downloadable_report(vendor=vendor, pk=pk)
+    report_services.record_download(report=report, acting_user=request.user)
     return files.attachment(
         report.file, filename=report.download_name, content_type="text/csv; charset=utf-8"
     )

@@ -36,6 +36,7 @@ class AuditEntryAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = False
     show_full_result_count = False
+    actions = None  # not even "delete selected"
     fields = (
         "created_at",
         "action",
@@ -62,9 +63,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
-
-    def get_actions(self, request):
-        return {}  # not even "delete selected"
 
     @admin.display(description="changes")
     def changes_display(self, obj: AuditEntry) -> str:

@@ -311,3 +311,14 @@ def purge_expired_reports(*, now: datetime.datetime | None = None) -> int:
             files.private_storage().delete(name)
         purged += 1
     return purged
+
+
+def record_download(*, report: ReportJob, acting_user: User) -> None:
+    """Audit that `acting_user` downloaded `report` (its view checked the access)."""
+    audit.record(
+        "export.sales_report_downloaded",
+        actor=acting_user,
+        vendor=report.vendor_id,
+        target=report,
+        metadata={"kind": report.kind},
+    )
