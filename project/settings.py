@@ -474,10 +474,11 @@ WEBSOCKET_ALLOWED_ORIGINS = list(
         )
     )
 )
+# CSP host sources cannot name IPv6 literals ([::1]); 'self' still covers the page's own.
 _ws_origins = [
     f"{_ws_scheme}://{urlsplit(origin).netloc}"
     for origin in WEBSOCKET_ALLOWED_ORIGINS
-    if urlsplit(origin).scheme == _site.scheme
+    if urlsplit(origin).scheme == _site.scheme and not urlsplit(origin).netloc.startswith("[")
 ]
 CSP_REPORT_PATH = "/csp-report/"
 CSP_REPORT_MAX_BYTES = int(env("CSP_REPORT_MAX_BYTES", "16384"))

@@ -195,3 +195,12 @@ def test_reports_are_rate_limited_per_client_address(json_logs, settings):
 
 def test_only_post_is_accepted(client):
     assert client.get(URL).status_code == 405
+
+
+def test_the_development_policy_names_the_dev_servers_websocket_origins(client):
+    policy = client.get(reverse("shop:home")).headers["Content-Security-Policy"]
+
+    connect_src = next(part for part in policy.split("; ") if part.startswith("connect-src"))
+    assert connect_src == "connect-src 'self' ws://127.0.0.1:8000 ws://localhost:8000"
+    assert "wss:" not in policy
+    assert "ws: " not in policy
