@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts import events as account_events
 from accounts import tasks, tokens
 from accounts.models import Address, User
-from project import events
+from project import events, ratelimit
 from project.audit import services as audit
 from project.errors import DomainError
 
@@ -61,13 +61,19 @@ def register_user(
         existing = User.objects.filter(email__iexact=email).first()
         if existing is None:
             raise
-        transaction.on_commit(
-            partial(
-                tasks.send_registration_attempt_email.enqueue,
-                user_id=existing.pk,
-                base_url=base_url,
+        try:
+            # At most one "someone tried to register" notice per address per window.
+            ratelimit.hit("registration_notice_email", str(existing.pk))
+        except ratelimit.RateLimited:
+            pass
+        else:
+            transaction.on_commit(
+                partial(
+                    tasks.send_registration_attempt_email.enqueue,
+                    user_id=existing.pk,
+                    base_url=base_url,
+                )
             )
-        )
         raise EmailAlreadyRegistered("An account with this email address already exists.") from None
     return user
 
@@ -100,9 +106,14 @@ def verify_email(*, token: str) -> User:
 
 
 def resend_verification(*, user: User, base_url: str | None = None) -> bool:
-    """Email a new verification link unless the address is verified already."""
+    """Email a new verification link unless the address is verified already.
+
+    Raises project.ratelimit.RateLimited past one a minute or a few a day (nothing is sent).
+    """
     if user.is_verified:
         return False
+    ratelimit.hit("verification_resend_minute", str(user.pk))
+    ratelimit.hit("verification_resend_day", str(user.pk))
     transaction.on_commit(
         partial(tasks.send_verification_email.enqueue, user_id=user.pk, base_url=base_url)
     )
