@@ -12,6 +12,7 @@ from project.audit import services as audit
 from project.db import scope
 from project.errors import DomainError
 from shop.models import Category, Product, StockReason, Vendor
+from shop.services import images
 from shop.services import stock as stock_services
 
 MIN_PRICE = Decimal("0.01")
@@ -94,7 +95,7 @@ def create_product(
                     is_active=is_active,
                 )
                 if image:
-                    product.image = image
+                    product.image = images.sanitise_product_image(image)
                 product.save()
                 if stock:
                     stock_services.adjust_stock(
@@ -144,7 +145,7 @@ def update_product(
         if image is False:
             product.image = ""
         elif image:
-            product.image = image
+            product.image = images.sanitise_product_image(image)
         product.save()
     return product
 

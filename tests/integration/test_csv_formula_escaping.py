@@ -16,6 +16,7 @@ from project import csv as safe_csv
 from shop.models import LineStatus, OrderStatus, ReportJob, ReportKind
 from shop.services import reports as report_services
 from tests import factories
+from tests.fixtures.twofactor import sign_in_with_second_factor
 
 EVIL = '=HYPERLINK("http://evil","x")'
 
@@ -77,7 +78,7 @@ def evil_sales(db, settings, tmp_path):
 def test_staff_marketplace_report_escapes_a_formula_shop_name(
     client, staff, evil_sales, django_capture_on_commit_callbacks
 ):
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     today = timezone.localdate()
     with django_capture_on_commit_callbacks(execute=True):
         client.post(
@@ -101,7 +102,7 @@ def test_staff_marketplace_report_escapes_a_formula_shop_name(
 def test_vendor_report_and_product_export_escape_formula_cells(
     client, evil_sales, django_capture_on_commit_callbacks
 ):
-    client.force_login(evil_sales.user)
+    sign_in_with_second_factor(client, evil_sales.user)
     today = timezone.localdate()
     with django_capture_on_commit_callbacks(execute=True):
         report = report_services.request_report(
@@ -123,7 +124,7 @@ def test_vendor_report_and_product_export_escape_formula_cells(
 
 def test_an_exported_product_file_imports_back_unchanged(client, evil_sales):
     product = evil_sales.vendor.products.get()
-    client.force_login(evil_sales.user)
+    sign_in_with_second_factor(client, evil_sales.user)
     exported = b"".join(client.get(reverse("backoffice:product_export")).streaming_content)
     assert b"'@SUM" in exported
 

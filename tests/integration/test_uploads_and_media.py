@@ -20,6 +20,7 @@ from PIL import ExifTags, Image
 from shop.models import Product
 from tests import factories
 from tests.fixtures.asgi_server import django_env, free_port, spawn, stop, wait_for
+from tests.fixtures.twofactor import sign_in_with_second_factor
 
 GPS = ExifTags.IFD.GPSInfo
 
@@ -36,7 +37,7 @@ def member(db):
 
 
 def _post_product(client, member, upload, **extra):
-    client.force_login(member.user)
+    sign_in_with_second_factor(client, member.user)
     category = factories.CategoryFactory()
     return client.post(
         reverse("backoffice:product_create"),
