@@ -2,12 +2,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Count
 
-from accounts.forms import AdminLoginForm
 from accounts.models import Address, DataExport, User
 from shop.models import VendorMembership
-
-# /admin/login/ signs in through the same limited backend; this form says why it refused.
-admin.site.login_form = AdminLoginForm
 
 
 class AddressInline(admin.TabularInline):

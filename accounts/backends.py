@@ -1,8 +1,8 @@
 """The one authentication backend: Django's ModelBackend behind the sign-in limits.
 
-Every sign-in path (the shop's form, /admin/login/, anything calling authenticate() with a
-request) goes through here, so every failure counts and every limit applies. See
-accounts.ratelimit for the scheme.
+Every sign-in path (the shop's form, which /admin/login/ also sends staff to, and anything
+else calling authenticate() with a request) goes through here, so every failure counts and
+every limit applies. See accounts.ratelimit for the scheme.
 """
 
 from django.contrib.auth.backends import ModelBackend

@@ -4,11 +4,9 @@ import re
 from functools import partial
 
 from django import forms
-from django.contrib.admin import forms as admin_forms
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import password_validation
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts import services as account_services
@@ -41,16 +39,6 @@ class LoginForm(forms.Form):
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
-
-
-class AdminLoginForm(admin_forms.AdminAuthenticationForm):
-    """The admin's sign-in form, saying why when the sign-in limits refused (accounts.ratelimit)."""
-
-    def get_invalid_login_error(self) -> ValidationError:
-        refusal = getattr(self.request, "login_refusal", None)
-        if refusal is not None:
-            return ValidationError(refusal.message, code="login_refused")
-        return super().get_invalid_login_error()
 
 
 class RegisterForm(forms.Form):

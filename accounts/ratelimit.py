@@ -1,7 +1,8 @@
 """Sign-in limits that slow attackers without locking the owner out.
 
-Checked where authentication happens (accounts.backends), so the shop's form and
-/admin/login/ share one count. Three counts of failed sign-ins, in the shared cache:
+Checked where authentication happens (accounts.backends), so every sign-in path shares one
+count (/admin/login/ signs nobody in itself: it sends staff to the shop's form). Three
+counts of failed sign-ins, in the shared cache:
 
 - per (account, client address): `login_account_address`, 10 per 15 minutes. A guesser at one
   address is stopped; the owner at another address is not affected.

@@ -275,7 +275,7 @@ EVENTS_POLL_SECONDS = float(env("EVENTS_POLL_SECONDS", "1" if DATABASE_URL else 
 
 # --- Auth -----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
-# ModelBackend behind the sign-in limits: the shop's form and /admin/login/ count alike.
+# ModelBackend behind the sign-in limits, so every sign-in path is limited and counted.
 AUTHENTICATION_BACKENDS = ["accounts.backends.RateLimitedModelBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "shop:home"

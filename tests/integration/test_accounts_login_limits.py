@@ -4,7 +4,7 @@ import html
 import re
 
 import pytest
-from django.contrib.auth import SESSION_KEY
+from django.contrib.auth import SESSION_KEY, authenticate
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
@@ -27,41 +27,50 @@ def _admin_login(client: Client, email: str, password: str):
     )
 
 
-def test_admin_login_is_limited_and_says_why(staff, settings):
-    _limit(settings, "login_account_address", 3)
-    attacker = Client(REMOTE_ADDR="10.0.0.1")
-    for _ in range(3):
-        failed = _admin_login(attacker, staff.email, "wrong-password-1")
-        assert "Please enter the correct email address and password" in failed.content.decode()
-
-    refused = _admin_login(attacker, staff.email, factories.PASSWORD)
-
-    assert "Too many attempts. Try again in 15 minutes." in refused.content.decode()
-    assert SESSION_KEY not in attacker.session
-
-
-def test_admin_login_failures_count_toward_the_shop_login_limit(staff, settings):
-    _limit(settings, "login_account_address", 3)
-    attacker = Client(REMOTE_ADDR="10.0.0.1")
-    for _ in range(3):
-        _admin_login(attacker, staff.email, "wrong-password-1")
-
-    shop = attacker.post(LOGIN_URL, {"email": staff.email, "password": factories.PASSWORD})
-
-    assert shop.status_code == 429
-    assert "Too many attempts. Try again in 15 minutes." in shop.content.decode()
-
-
-def test_thirty_admin_guesses_then_the_right_password_is_refused(staff):
-    # The outside review's finding: 30 wrong guesses, then the right password worked.
+def test_admin_login_page_signs_nobody_in_and_sends_staff_to_the_limited_form(staff):
+    # The outside review's finding: 30 wrong guesses at /admin/login/, then the right password
+    # worked. Now /admin/login/ authenticates nothing; it sends everyone to the shop's form.
     attacker = Client(REMOTE_ADDR="10.0.0.1")
     for n in range(30):
         _admin_login(attacker, staff.email, f"guess-{n}")
 
     response = _admin_login(attacker, staff.email, factories.PASSWORD)
 
-    assert "Too many attempts." in response.content.decode()
+    assert response.status_code == 302
+    assert response["Location"] == f"{LOGIN_URL}?next=%2Fadmin%2F"
     assert SESSION_KEY not in attacker.session
+
+
+def test_staff_sign_in_for_the_admin_is_limited_and_counted(staff, settings):
+    _limit(settings, "login_account_address", 3)
+    attacker = Client(REMOTE_ADDR="10.0.0.1")
+    for _ in range(3):
+        failed = attacker.post(
+            f"{LOGIN_URL}?next=/admin/", {"email": staff.email, "password": "wrong-password-1"}
+        )
+        assert failed.status_code == 200
+
+    refused = attacker.post(
+        f"{LOGIN_URL}?next=/admin/", {"email": staff.email, "password": factories.PASSWORD}
+    )
+
+    assert refused.status_code == 429
+    assert "Too many attempts. Try again in 15 minutes." in refused.content.decode()
+    assert SESSION_KEY not in attacker.session
+    assert AuditEntry.objects.filter(action="auth.locked_out", target_id=str(staff.pk)).count() == 1
+
+
+def test_any_authenticate_call_with_a_request_is_limited(staff, settings, rf):
+    # Whatever sign-in path is added later calls authenticate(); the backend limits it too.
+    _limit(settings, "login_account_address", 2)
+    request = rf.post("/anywhere/", REMOTE_ADDR="10.0.0.2")
+    for _ in range(2):
+        assert authenticate(request, email=staff.email, password="wrong-password-1") is None
+
+    assert authenticate(request, email=staff.email, password=factories.PASSWORD) is None
+    assert request.login_refusal.message == "Too many attempts. Try again in 15 minutes."
+    other = rf.post("/anywhere/", REMOTE_ADDR="10.0.0.3")
+    assert authenticate(other, email=staff.email, password=factories.PASSWORD) == staff
 
 
 def test_tripping_a_limit_is_audited_once(shopper, settings):

@@ -7,7 +7,7 @@ from django.core.cache import cache
 from django.urls import reverse
 
 import project.settings as project_settings
-from accounts import forms
+from project import ratelimit
 from tests import factories
 
 RESET_URL = reverse("accounts:password_reset")
@@ -105,11 +105,16 @@ def test_tampered_reset_link_is_rejected(client, shopper, django_capture_on_comm
 
 
 def test_reset_emails_are_capped_per_account(client, shopper, django_capture_on_commit_callbacks):
-    for _ in range(forms.RESET_EMAILS_PER_HOUR + 2):
+    limit, window = ratelimit.rule("password_reset_email")
+    for _ in range(limit):
         response = _request_reset(client, django_capture_on_commit_callbacks, shopper.email)
         assert response.redirect_chain[-1][0] == reverse("accounts:password_reset_done")
 
-    assert len(mail.outbox) == forms.RESET_EMAILS_PER_HOUR
+    refused = _request_reset(client, django_capture_on_commit_callbacks, shopper.email)
+
+    assert refused.status_code == 429
+    assert f"Too many attempts. Try again in {window // 60} minutes." in refused.content.decode()
+    assert len(mail.outbox) == limit
 
 
 def test_password_change_requires_old_password(client, shopper):
