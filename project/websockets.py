@@ -5,6 +5,7 @@ connection, the refusal of unknown paths, and whether a socket's session still h
 """
 
 import logging
+import time
 import uuid
 from importlib import import_module
 
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.contrib import auth
 from django.http import HttpRequest
 
+from accounts import sessions as account_sessions
 from project import client_ip
 from project.request_context import (
     current_client_ip,
@@ -105,10 +107,19 @@ class Refuse(AsyncWebsocketConsumer):
 def session_user_id(session_key: str | None) -> int | None:
     """The id of the user the session signs in right now (None: signed out, expired, or
     no longer valid, e.g. after a password change or "sign out everywhere"): Django's own
-    check, on a fresh read of the session store."""
+    check on a fresh read of the session store, then the session's lifetimes
+    (accounts.sessions: absolute and idle, as the HTTP side enforces them)."""
     if not session_key:
         return None
     request = HttpRequest()
-    request.session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    request.session = session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
     user = auth.get_user(request)
-    return user.pk if user.is_authenticated else None
+    if not user.is_authenticated:
+        return None
+    lifetime = account_sessions.lifetime_for(user=user)
+    now = time.time()
+    signed_in_at = session.get(account_sessions.SIGNED_IN_AT_KEY, now)
+    last_seen = session.get(account_sessions.LAST_SEEN_KEY, now)
+    if now - signed_in_at > lifetime.max_age or now - last_seen > lifetime.idle_timeout:
+        return None
+    return user.pk

@@ -3,9 +3,11 @@ paths, connect rate limits, and the request id on refusal log lines."""
 
 import asyncio
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -13,6 +15,7 @@ from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionS
 from django.test import Client
 from django.urls import reverse
 
+from accounts import sessions as account_sessions
 from project import live
 from project.asgi import application
 from tests import factories
@@ -129,9 +132,27 @@ def sign_out_by_session_expiry(client: Client, user) -> None:
     DatabaseSessionStore().delete(session_key)
 
 
+def sign_out_everywhere_from_another_browser(client: Client, user) -> None:
+    other = signed_in(user)
+    response = other.post(reverse("accounts:sign_out_everywhere"))
+    assert response.status_code == 302
+
+
+def sign_out_by_the_absolute_session_lifetime(client: Client, user) -> None:
+    session = client.session
+    session[account_sessions.SIGNED_IN_AT_KEY] = time.time() - settings.SESSION_MAX_AGE - 1
+    session.save()
+
+
 @pytest.mark.parametrize(
     "sign_out",
-    [sign_out_by_logging_out, sign_out_by_changing_the_password, sign_out_by_session_expiry],
+    [
+        sign_out_by_logging_out,
+        sign_out_by_changing_the_password,
+        sign_out_by_session_expiry,
+        sign_out_everywhere_from_another_browser,
+        sign_out_by_the_absolute_session_lifetime,
+    ],
 )
 def test_an_open_socket_gets_nothing_once_its_session_ended(shopper, watched_order, sign_out):
     client = signed_in(shopper)
@@ -145,8 +166,6 @@ def test_an_open_socket_gets_nothing_once_its_session_ended(shopper, watched_ord
             group, {"type": live.MESSAGE_TYPE, "html": "<p>before</p>"}
         )
         before = await comm.receive_output(timeout=3)
-        from asgiref.sync import sync_to_async
-
         await sync_to_async(sign_out)(client, shopper)
         await get_channel_layer().group_send(
             group, {"type": live.MESSAGE_TYPE, "html": "<p>after</p>"}
