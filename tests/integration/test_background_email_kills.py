@@ -30,6 +30,7 @@ from accounts.models import User
 from project.background import smtp
 from project.background.models import SentEmail, TaskRecord
 from tests.fixtures.smtp_server import smtp_server  # noqa: F401 - the fixture
+from tests.fixtures.twofactor import sign_in_with_second_factor
 from tests.fixtures.workers import database_url, q_workers  # noqa: F401 - the fixture
 
 WORKER_LOST = "project.background.runner.WorkerLost"
@@ -145,7 +146,7 @@ def test_no_answer_after_the_message_data_leaves_it_unsent_again_and_fails_the_t
     assert_a_later_email_is_delivered_once(smtp_workers, smtp_server)
     assert len(copies_to(smtp_server, "ada@example.com")) == 1
     # Staff see the failed task and why.
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     content = failed_tasks_page(client)
     assert "accounts.tasks.send_registration_attempt_email" in content
     assert "EmailOutcomeUnknown: Email registration_attempt" in content
@@ -181,7 +182,7 @@ def test_a_worker_killed_while_the_server_holds_the_data_reply_never_sends_again
     assert message["Message-ID"] == sent.message_id
     assert (sent.status, sent.attempts, sent.sent_at) == (SentEmail.Status.SENDING, 1, None)
     assert_a_later_email_is_delivered_once(smtp_workers, smtp_server)
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     assert "EmailOutcomeUnknown: Email registration_attempt" in failed_tasks_page(client)
     page = client.get(
         reverse("admin:background_sentemail_changelist"), {"status__exact": "sending"}
@@ -234,7 +235,7 @@ def test_a_worker_killed_at_ehlo_fails_its_task_and_staff_can_have_it_sent_once(
     assert smtp_server.messages == []
     sent = SentEmail.objects.get(to="ada@example.com")
     assert (sent.status, sent.attempts, sent.sent_at) == (SentEmail.Status.SENDING, 1, None)
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     assert "EmailOutcomeUnknown: Email registration_attempt" in failed_tasks_page(client)
 
     # Staff allow it to be sent again (told it may arrive twice), then retry the task.

@@ -12,6 +12,7 @@ from project.background import monitoring, notify, runner
 from project.background.models import TaskRecord
 from project.events.models import OutboxEvent
 from tests.fixtures import tasks as fixture_tasks
+from tests.fixtures.twofactor import sign_in_with_second_factor
 
 Q2_TASKS = {
     "default": {
@@ -157,7 +158,7 @@ def test_staff_see_failed_tasks_and_can_retry_them(client, staff, q2_backend):
         TaskRecord.objects.filter(pk=result.id).update(next_attempt_at=timezone.now())
         runner.run_task(result.id)
     succeeded = make_record(status="SUCCESSFUL", attempts=1)
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     changelist = reverse("admin:background_taskrecord_changelist")
 
     page = client.get(changelist, {"status__exact": "FAILED"})

@@ -17,6 +17,7 @@ from accounts.models import User
 from project.background.models import SentEmail
 from tests.fixtures import mail
 from tests.fixtures import tasks as fixture_tasks
+from tests.fixtures.twofactor import sign_in_with_second_factor
 from tests.fixtures.workers import q_workers  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.usefixtures("q_workers")
@@ -95,7 +96,7 @@ def test_always_failing_task_fails_after_three_attempts_and_is_announced_once(
             "request_id": "",
         }
     ]
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     page = client.get(
         reverse("admin:background_taskrecord_changelist"), {"status__exact": "FAILED"}
     )

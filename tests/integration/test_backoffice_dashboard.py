@@ -14,6 +14,7 @@ from backoffice.selectors import dashboard as dashboard_selectors
 from shop.models import LineStatus, Order, OrderStatus, Product
 from tests import factories
 from tests.fixtures.database import SCOPE_QUERIES
+from tests.fixtures.twofactor import sign_in_with_second_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +26,7 @@ def vendor(vendor_member):
 
 @pytest.fixture
 def member_client(client, vendor_member):
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
     return client
 
 

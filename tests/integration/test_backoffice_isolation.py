@@ -41,6 +41,7 @@ from shop.models import (
     VendorStatus,
 )
 from tests import factories
+from tests.fixtures.twofactor import sign_in_with_second_factor
 
 MEMBER = "member"  # vendor members only (vendor_member_required)
 SIGNED_IN = "signed_in"  # any signed-in user: becoming a vendor, joining a team
@@ -258,7 +259,7 @@ def test_every_url_with_an_id_says_where_the_id_is():
 def test_another_vendors_ids_answer_404_and_change_nothing(client, world, name, method):
     route = ROUTES[name]
     before_b, before_a = snapshot(world["b"]["vendor"]), snapshot(world["a"]["vendor"])
-    client.force_login(world["a"]["owner"])
+    sign_in_with_second_factor(client, world["a"]["owner"])
 
     response = _call(client, name, method, world["b"])
 
@@ -272,7 +273,7 @@ def test_another_vendors_ids_answer_404_and_change_nothing(client, world, name, 
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_another_vendors_line_on_a_shared_order_answers_404(client, world, method):
     """Both vendors sell on this order: A may open it, but B's line is still B's."""
-    client.force_login(world["a"]["owner"])
+    sign_in_with_second_factor(client, world["a"]["owner"])
     before = snapshot(world["b"]["vendor"])
     url = reverse(
         "backoffice:order_line_cancel",
@@ -286,7 +287,7 @@ def test_another_vendors_line_on_a_shared_order_answers_404(client, world, metho
 
 
 def test_a_shared_order_shows_each_vendor_only_its_own_part(client, world):
-    client.force_login(world["a"]["owner"])
+    sign_in_with_second_factor(client, world["a"]["owner"])
     page = client.get(
         reverse("backoffice:order_detail", args=[world["a"]["shared_order"].pk])
     ).content.decode()
@@ -295,7 +296,7 @@ def test_a_shared_order_shows_each_vendor_only_its_own_part(client, world):
 
 
 def test_shipping_a_shared_order_ships_only_the_members_part(client, world):
-    client.force_login(world["a"]["owner"])
+    sign_in_with_second_factor(client, world["a"]["owner"])
     before = snapshot(world["b"]["vendor"])
 
     response = client.post(
@@ -355,7 +356,7 @@ def test_shoppers_on_the_onboarding_pages_change_no_vendor(client, world, shoppe
 @pytest.mark.parametrize(("name", "method"), MEMBER_CALLS)
 def test_removed_members_lose_access_on_their_next_request(client, world, name, method):
     membership = world["a"]["staff_membership"]
-    client.force_login(membership.user)
+    sign_in_with_second_factor(client, membership.user)
     membership.delete()
     # The owner's membership stands in as the target of member_remove.
     owner_membership = VendorMembership.objects.get(user=world["a"]["owner"])
@@ -376,7 +377,7 @@ def test_a_suspended_vendor_can_read_but_not_write(client, world, name, method):
     vendor = world["a"]["vendor"]
     Vendor.objects.filter(pk=vendor.pk).update(status=VendorStatus.SUSPENDED)
     before = snapshot(vendor)
-    client.force_login(world["a"]["owner"])
+    sign_in_with_second_factor(client, world["a"]["owner"])
 
     response = _call(client, name, method, world["a"])
 
@@ -396,5 +397,5 @@ def test_a_suspended_vendor_can_read_but_not_write(client, world, name, method):
     "name", [name for name in ID_ROUTES if "GET" in ROUTES[name].methods and name in MEMBER_ROUTES]
 )
 def test_the_members_own_ids_are_served(client, world, name):
-    client.force_login(world["a"]["owner"])
+    sign_in_with_second_factor(client, world["a"]["owner"])
     assert _call(client, name, "GET", world["a"]).status_code == 200

@@ -9,6 +9,7 @@ from django.urls import reverse
 from backoffice.services import onboarding
 from shop.models import Vendor, VendorMembership, VendorStatus
 from tests import factories
+from tests.fixtures.twofactor import sign_in_with_second_factor
 
 VALID_APPLICATION = {
     "name": "Oak & Iron",
@@ -264,7 +265,7 @@ def test_a_pending_applicant_sees_the_status_instead_of_the_form(client, shopper
 
 
 def test_an_approved_vendor_member_is_sent_to_the_backoffice(client, vendor_member):
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
     response = client.get(reverse("backoffice:apply"))
     assert response.status_code == 302
     assert response.url == reverse("backoffice:dashboard")
@@ -287,7 +288,7 @@ def test_admin_action_approves_each_selected_vendor_with_a_message(
 ):
     pending = factories.VendorFactory(status=VendorStatus.PENDING, name="Flax House")
     rejected = factories.VendorFactory(status=VendorStatus.REJECTED, name="Gone Shop")
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
@@ -308,7 +309,7 @@ def test_admin_reject_action_asks_for_a_reason_first(
     client, staff, django_capture_on_commit_callbacks
 ):
     vendor = factories.VendorFactory(status=VendorStatus.PENDING, name="Flax House")
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     changelist = reverse("admin:shop_vendor_changelist")
 
     ask = client.post(changelist, {"action": "reject_selected", "_selected_action": [vendor.pk]})
@@ -341,7 +342,7 @@ def test_admin_reject_action_asks_for_a_reason_first(
 
 def test_admin_change_page_offers_the_legal_decisions_as_buttons(client, staff):
     vendor = factories.VendorFactory(status=VendorStatus.APPROVED)
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
 
     page = client.get(reverse("admin:shop_vendor_change", args=[vendor.pk])).content.decode()
 
@@ -353,7 +354,7 @@ def test_admin_change_page_offers_the_legal_decisions_as_buttons(client, staff):
 
 def test_admin_buttons_call_the_services(client, staff, django_capture_on_commit_callbacks):
     vendor = factories.VendorFactory(status=VendorStatus.APPROVED, name="Flax House")
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     url = reverse("admin:shop_vendor_decide", args=[vendor.pk, "suspend"])
 
     refused = client.post(url, {"note": ""}, follow=True)
@@ -372,7 +373,7 @@ def test_admin_buttons_call_the_services(client, staff, django_capture_on_commit
 
 def test_admin_decisions_are_closed_to_non_staff(client, vendor_member):
     vendor = factories.VendorFactory(status=VendorStatus.PENDING)
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
     response = client.post(reverse("admin:shop_vendor_decide", args=[vendor.pk, "approve"]))
     assert response.status_code == 302
     assert _vendor_state(vendor)[0] == VendorStatus.PENDING
@@ -387,7 +388,7 @@ def test_admin_lists_issue_no_query_per_row(client, staff, model_path):
             assert client.get(f"/admin/{model_path}/").status_code == 200
         return len(context)
 
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     _admin_rows(2)
     few = queries_for_list()
     _admin_rows(25)

@@ -23,6 +23,7 @@ from shop.services import fulfilment
 from shop.services import refunds as refund_services
 from tests import factories
 from tests.fixtures.database import SCOPE_QUERIES
+from tests.fixtures.twofactor import sign_in_with_second_factor
 
 
 def paid_order(*products_and_quantities, customer=None, status=OrderStatus.PAID, **order_kwargs):
@@ -385,7 +386,7 @@ def test_order_list_shows_this_vendors_part_of_each_order(client, vendor_member,
     mixed = paid_order((mug, 2), (bowl, 1), (lamp, 1), ship_name="Ada Lovelace")
     theirs_only = paid_order((lamp, 1))
     unpaid = paid_order((mug, 1), status=OrderStatus.PENDING_PAYMENT)
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
 
     response = client.get(reverse("backoffice:order_list"))
 
@@ -419,7 +420,7 @@ def test_order_list_filters_by_fulfilment_state_and_date(client, vendor, vendor_
     )
     old = paid_order((mug, 1))
     Order.objects.filter(pk=old.pk).update(created_at=timezone.now() - datetime.timedelta(days=40))
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
 
     def numbers(**params):
         response = client.get(reverse("backoffice:order_list"), params)
@@ -438,7 +439,7 @@ def test_order_list_filters_by_fulfilment_state_and_date(client, vendor, vendor_
 
 def test_order_list_with_bad_filters_shows_errors_and_ignores_them(client, vendor_member, mug):
     order = paid_order((mug, 1))
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
 
     response = client.get(
         reverse("backoffice:order_list"), {"date_from": "yesterday", "status": "x"}
@@ -451,7 +452,7 @@ def test_order_list_with_bad_filters_shows_errors_and_ignores_them(client, vendo
 
 def test_order_list_htmx_request_gets_the_results_fragment(client, vendor_member, mug):
     order = paid_order((mug, 1))
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
 
     response = client.get(reverse("backoffice:order_list"), headers={"HX-Request": "true"})
 
@@ -464,7 +465,7 @@ def test_order_list_htmx_request_gets_the_results_fragment(client, vendor_member
 def test_order_list_paginates_by_25(client, vendor_member, mug):
     for _ in range(26):
         paid_order((mug, 1))
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
 
     first = client.get(reverse("backoffice:order_list"))
     second = client.get(reverse("backoffice:order_list"), {"page": 2})
@@ -478,7 +479,7 @@ def test_order_detail_shows_only_this_vendors_lines_and_the_shoppers_contact(
 ):
     shopper = factories.UserFactory(email="ada@example.com", full_name="Ada Lovelace")
     order = paid_order((mug, 2), (lamp, 1), customer=shopper, ship_line1="7 Analytical Row")
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
 
     response = client.get(reverse("backoffice:order_detail", args=[order.pk]))
 
@@ -495,7 +496,7 @@ def test_order_detail_shows_only_this_vendors_lines_and_the_shoppers_contact(
 
 def test_marking_shipped_from_the_detail_page(client, vendor_member, mug):
     order = paid_order((mug, 1))
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
 
     response = client.post(
         reverse("backoffice:order_ship", args=[order.pk]),
@@ -513,7 +514,7 @@ def test_marking_shipped_from_the_detail_page(client, vendor_member, mug):
 
 def test_marking_shipped_over_htmx_swaps_the_vendor_part(client, vendor_member, mug):
     order = paid_order((mug, 1))
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
 
     response = client.post(
         reverse("backoffice:order_ship", args=[order.pk]),
@@ -532,7 +533,7 @@ def test_marking_shipped_with_missing_fields_shows_errors_and_changes_nothing(
 ):
     order = paid_order((mug, 1))
     before = _state(order)
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
 
     response = client.post(reverse("backoffice:order_ship", args=[order.pk]), {"carrier": "DHL"})
 
@@ -547,7 +548,7 @@ def test_marking_an_already_shipped_order_shows_the_reason(client, vendor, vendo
         order=order, vendor=vendor, carrier="DHL", tracking_number="J1", acting_user=None
     )
     before = _state(order)
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
 
     response = client.post(
         reverse("backoffice:order_ship", args=[order.pk]),
@@ -561,7 +562,7 @@ def test_marking_an_already_shipped_order_shows_the_reason(client, vendor, vendo
 
 def test_cancelling_a_line_from_the_detail_page(client, vendor_member, mug, bowl):
     order = paid_order((mug, 2), (bowl, 1))
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
 
     response = client.post(
         reverse("backoffice:order_line_cancel", args=[order.pk, _line(order, mug).pk]),
@@ -579,7 +580,7 @@ def test_cancelling_a_line_from_the_detail_page(client, vendor_member, mug, bowl
 def test_cancelling_without_a_reason_changes_nothing(client, vendor_member, mug):
     order = paid_order((mug, 1))
     before = _state(order)
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
 
     response = client.post(
         reverse("backoffice:order_line_cancel", args=[order.pk, _line(order, mug).pk]),
@@ -597,7 +598,7 @@ def test_cancelling_a_shipped_line_from_the_page_is_refused(client, vendor, vend
         order=order, vendor=vendor, carrier="DHL", tracking_number="J", acting_user=None
     )
     before = _state(order)
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
 
     response = client.post(
         reverse("backoffice:order_line_cancel", args=[order.pk, _line(order, mug).pk]),
@@ -612,7 +613,7 @@ def test_cancelling_a_shipped_line_from_the_page_is_refused(client, vendor, vend
 def test_a_line_of_another_order_is_not_found(client, vendor_member, mug):
     order = paid_order((mug, 1))
     other = paid_order((mug, 1))
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
 
     response = client.post(
         reverse("backoffice:order_line_cancel", args=[order.pk, _line(other, mug).pk]),
@@ -643,7 +644,7 @@ def test_order_list_query_count_does_not_grow_with_orders(
     client, vendor, other_vendor, vendor_member, count, django_assert_max_num_queries
 ):
     _many_orders(vendor, other_vendor, count)
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
 
     with django_assert_max_num_queries(ORDER_LIST_QUERIES):
         response = client.get(reverse("backoffice:order_list"))
@@ -682,7 +683,7 @@ def test_order_detail_query_count_does_not_grow_with_lines(
     fulfilment.cancel_vendor_line(
         order=order, vendor=vendor, line_id=cancelled.pk, acting_user=None, reason="Gone"
     )
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
 
     with django_assert_max_num_queries(ORDER_DETAIL_QUERIES):
         response = client.get(reverse("backoffice:order_detail", args=[order.pk]))

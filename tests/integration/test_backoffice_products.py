@@ -17,6 +17,7 @@ from backoffice.services import products as product_services
 from shop.models import Product, StockAdjustment
 from tests import factories
 from tests.fixtures.database import SCOPE_QUERIES
+from tests.fixtures.twofactor import sign_in_with_second_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +35,7 @@ def vendor(vendor_member):
 
 @pytest.fixture
 def member_client(client, vendor_member):
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
     return client
 
 

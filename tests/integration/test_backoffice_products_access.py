@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from shop.models import Product, ReportJob, ReportKind, StockAdjustment, VendorStatus
 from tests import factories
+from tests.fixtures.twofactor import sign_in_with_second_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +33,7 @@ POSTS = [
 
 @pytest.fixture
 def member_client(client, vendor_member):
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
     return client
 
 

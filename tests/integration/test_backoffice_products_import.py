@@ -9,6 +9,7 @@ from django.urls import reverse
 from backoffice.services import imports as import_services
 from shop.models import Product, StockAdjustment
 from tests import factories
+from tests.fixtures.twofactor import sign_in_with_second_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +23,7 @@ def vendor(vendor_member):
 
 @pytest.fixture
 def member_client(client, vendor_member):
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
     return client
 
 

@@ -14,6 +14,7 @@ from shop.models import LineStatus, Order, OrderStatus, ReportJob, ReportKind, R
 from shop.services import reports as report_services
 from shop.tasks import reports as report_tasks
 from tests import factories
+from tests.fixtures.twofactor import sign_in_with_second_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +32,7 @@ def vendor(vendor_member):
 
 @pytest.fixture
 def member_client(client, vendor_member):
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
     return client
 
 
@@ -403,7 +404,7 @@ def test_another_vendors_report_is_404_to_view_and_download(
 def test_staff_request_the_marketplace_report_in_the_admin_and_download_it(
     client, vendor, staff, sales, django_capture_on_commit_callbacks
 ):
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     today = timezone.localdate()
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -429,7 +430,7 @@ def test_staff_request_the_marketplace_report_in_the_admin_and_download_it(
 
 
 def test_admin_refuses_a_marketplace_report_for_one_vendor(client, vendor, staff):
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     today = timezone.localdate().isoformat()
 
     response = client.post(

@@ -10,6 +10,7 @@ from shop.models import Order, Product, StockAdjustment, StockReason
 from shop.services import checkout as checkout_services
 from shop.services import stock as stock_services
 from tests import factories
+from tests.fixtures.twofactor import sign_in_with_second_factor
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def product(vendor):
 
 @pytest.fixture
 def member_client(client, vendor_member):
-    client.force_login(vendor_member)
+    sign_in_with_second_factor(client, vendor_member)
     return client
 
 

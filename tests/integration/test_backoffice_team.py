@@ -13,6 +13,7 @@ from backoffice import tokens
 from backoffice.services import team
 from shop.models import VendorInvitation, VendorMembership, VendorStatus
 from tests import factories
+from tests.fixtures.twofactor import sign_in_with_second_factor
 
 
 @pytest.fixture
@@ -226,7 +227,7 @@ def test_revoking_twice_is_refused(vendor, owner):
 
 def test_the_team_page_lists_members_and_open_invitations(client, vendor, owner, staff_member):
     _invite(vendor, owner, email="pending@example.com")
-    client.force_login(owner)
+    sign_in_with_second_factor(client, owner)
 
     page = client.get(reverse("backoffice:member_list")).content.decode()
 
@@ -253,7 +254,7 @@ def test_staff_members_see_the_team_read_only(client, vendor, owner, staff_membe
 
 
 def test_inviting_from_the_team_page(client, vendor, owner, django_capture_on_commit_callbacks):
-    client.force_login(owner)
+    sign_in_with_second_factor(client, owner)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             reverse("backoffice:member_list"),
@@ -277,7 +278,7 @@ def test_bad_invitations_show_errors_and_change_nothing(
     client, vendor, owner, staff_member, data, error
 ):
     before = _team_state(vendor)
-    client.force_login(owner)
+    sign_in_with_second_factor(client, owner)
     response = client.post(reverse("backoffice:member_list"), data)
     assert response.status_code == 422
     assert error in response.content.decode()
@@ -331,7 +332,7 @@ def test_removing_a_member_takes_effect_on_their_next_request(client, vendor, ow
     helper_client = Client()
     helper_client.force_login(staff_member)
     assert helper_client.get(reverse("backoffice:order_list")).status_code == 200
-    client.force_login(owner)
+    sign_in_with_second_factor(client, owner)
     membership = VendorMembership.objects.get(user=staff_member)
 
     response = client.post(reverse("backoffice:member_remove", args=[membership.pk]), follow=True)
@@ -342,7 +343,7 @@ def test_removing_a_member_takes_effect_on_their_next_request(client, vendor, ow
 
 def test_withdrawing_an_invitation_from_the_team_page(client, vendor, owner):
     invitation = _invite(vendor, owner)
-    client.force_login(owner)
+    sign_in_with_second_factor(client, owner)
     response = client.post(
         reverse("backoffice:invitation_revoke", args=[invitation.pk]), follow=True
     )
@@ -352,7 +353,7 @@ def test_withdrawing_an_invitation_from_the_team_page(client, vendor, owner):
 
 
 def test_removing_yourself_from_the_page_shows_why_not(client, vendor, owner):
-    client.force_login(owner)
+    sign_in_with_second_factor(client, owner)
     own = VendorMembership.objects.get(user=owner)
     response = client.post(reverse("backoffice:member_remove", args=[own.pk]), follow=True)
     assert "You cannot remove yourself from the team." in response.content.decode()

@@ -18,6 +18,7 @@ from project.request_context import current_request_id
 from tests.fixtures import asgi_server as processes
 from tests.fixtures import events_probe
 from tests.fixtures.events_probe import ProbeHappened
+from tests.fixtures.twofactor import sign_in_with_second_factor
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -185,7 +186,7 @@ def test_parked_event_holds_back_its_own_aggregate_only_and_replay_delivers(
     assert calls("flaky") == [("b", 1)]
 
     # Staff find it in the admin and replay it once the cause is fixed.
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     changelist = reverse("admin:events_outboxevent_changelist")
     page = client.get(changelist, {"state": "parked"})
     assert page.status_code == 200

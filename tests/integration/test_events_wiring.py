@@ -22,6 +22,7 @@ from shop.services import orders as order_services
 from shop.services import payments as payment_services
 from shop.services import refunds as refund_services
 from tests import factories
+from tests.fixtures.twofactor import sign_in_with_second_factor
 from tests.integration.payments_support import APPROVE, DECLINE, TRANSIENT, card, place_order
 
 pytestmark = pytest.mark.django_db
@@ -490,7 +491,7 @@ def test_the_vendor_stock_page_shows_sales_and_returns(client, shopper):
     board = factories.ProductFactory(vendor=member.vendor, name="Board", stock=5)
     order = place_order(shopper, (board, 2))
     pay(order, DECLINE)
-    client.force_login(member.user)
+    sign_in_with_second_factor(client, member.user)
 
     response = client.get(reverse("backoffice:stock_detail", args=[board.pk]))
 

@@ -12,6 +12,7 @@ from shop.services import payments as payment_services
 from shop.services import refunds as refund_services
 from shop.tasks import payments as payment_tasks
 from tests import factories
+from tests.fixtures.twofactor import sign_in_with_second_factor
 from tests.integration.payments_support import card, place_order
 
 
@@ -242,7 +243,7 @@ def test_admin_refund_action_refunds_each_selected_order(
     client, staff, paid_order, run_commit_hooks
 ):
     unpaid = factories.OrderFactory()
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
 
     with run_commit_hooks():
         response = client.post(
@@ -262,7 +263,7 @@ def test_admin_refund_action_refunds_each_selected_order(
 def test_refund_admin_is_read_only(client, staff, paid_order, run_commit_hooks):
     with run_commit_hooks():
         refund = refund_services.request_refund(order=paid_order, acting_user=staff, reason="x")
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
 
     listing = client.get(reverse("admin:shop_refund_changelist"))
     page = client.get(reverse("admin:shop_refund_change", args=[refund.pk]))

@@ -28,6 +28,7 @@ from shop.models import (
 )
 from tests import factories
 from tests.fixtures import asgi_server, database, twofactor, workers
+from tests.fixtures.twofactor import sign_in_with_second_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -193,7 +194,7 @@ def test_an_unscoped_query_in_a_vendor_request_sees_and_changes_nothing_of_anoth
     client, shops
 ):
     mine, other, member, rows = shops
-    client.force_login(member)
+    sign_in_with_second_factor(client, member)
 
     response = client.get("/backoffice/probe/unscoped/", {"other": other.pk})
 
@@ -226,7 +227,7 @@ def test_a_vendor_request_runs_in_its_vendor_scope_and_the_next_query_is_system_
     client, shops
 ):
     mine, _, member, _ = shops
-    client.force_login(member)
+    sign_in_with_second_factor(client, member)
 
     assert client.get("/backoffice/probe/scope/").json() == {"scope": str(mine.pk)}
     assert scope.current() == scope.SYSTEM
@@ -287,7 +288,7 @@ def test_the_processes_tests_start_connect_as_the_app_role():
 @pytest.mark.urls(__name__)
 def test_a_vendor_scope_never_reaches_the_next_request_on_a_pooled_connection(client, shops):
     mine, _, member, _ = shops
-    client.force_login(member)
+    sign_in_with_second_factor(client, member)
     assert connection.pool is not None  # the tests use psycopg's pool, as production does
 
     def get(url: str, **query: str) -> dict:
@@ -336,7 +337,7 @@ def _backoffice_urls(rows: dict, member_pk: int) -> list[tuple[str, str, str]]:
 
 def test_every_backoffice_view_queries_vendor_tables_only_in_its_vendor_scope(client, shops):
     mine, _, member, rows = shops
-    client.force_login(member)
+    sign_in_with_second_factor(client, member)
     membership = VendorMembership.objects.get(user=member)
     vendor_tables = [table for table in RLS_TABLES if table != "shop_vendormembership"]
     checked = []

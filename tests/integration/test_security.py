@@ -8,6 +8,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from tests import factories
+from tests.fixtures.twofactor import sign_in_with_second_factor
 
 
 def test_every_page_carries_a_nonce_csp_without_unsafe_sources(client, db):
@@ -119,7 +120,7 @@ def test_admin_lists_load_for_staff_with_a_bounded_query_count(
 ):
     for _ in range(3):
         factories.ProductFactory()
-    client.force_login(staff)
+    sign_in_with_second_factor(client, staff)
     with django_assert_max_num_queries(12):
         response = client.get(f"/admin/{model_path}/")
     assert response.status_code == 200
