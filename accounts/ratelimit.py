@@ -34,7 +34,7 @@ from project import ratelimit
 from project.audit import services as audit
 from project.client_ip import client_ip
 
-UNLOCK_COOKIE = "login_unlock"
+UNLOCK_COOKIE = "login_unlock"  # "__Host-login_unlock" where cookies are Secure (production)
 UNLOCK_COOKIE_SALT = "accounts.login-unlock-cookie"
 UNLOCK_COOKIE_MAX_AGE = 30 * 24 * 3600
 UNLOCK_REQUIRED_MESSAGE = (
@@ -124,8 +124,13 @@ def send_unlock_link(*, request: HttpRequest, user: User) -> None:
     )
 
 
+def unlock_cookie_name() -> str:
+    # The __Host- prefix (Secure, Path=/, no Domain) keeps a sibling subdomain from setting it.
+    return f"__Host-{UNLOCK_COOKIE}" if settings.SESSION_COOKIE_SECURE else UNLOCK_COOKIE
+
+
 def is_unlocked(*, request: HttpRequest, email: str) -> bool:
-    value = request.COOKIES.get(UNLOCK_COOKIE, "")
+    value = request.COOKIES.get(unlock_cookie_name(), "")
     if not value:
         return False
     try:
@@ -138,7 +143,7 @@ def is_unlocked(*, request: HttpRequest, email: str) -> bool:
 def unlock_browser(*, request: HttpRequest, response: HttpResponse, user: User) -> None:
     """Remember in this browser (signed cookie, 30 days) that the account's owner unlocked it."""
     digests = []
-    value = request.COOKIES.get(UNLOCK_COOKIE, "")
+    value = request.COOKIES.get(unlock_cookie_name(), "")
     if value:
         try:
             loaded = signing.loads(value, salt=UNLOCK_COOKIE_SALT, max_age=UNLOCK_COOKIE_MAX_AGE)
@@ -148,7 +153,7 @@ def unlock_browser(*, request: HttpRequest, response: HttpResponse, user: User) 
     digest = _email_digest(user.email)
     digests = [d for d in digests if d != digest][-4:] + [digest]
     response.set_cookie(
-        UNLOCK_COOKIE,
+        unlock_cookie_name(),
         signing.dumps(digests, salt=UNLOCK_COOKIE_SALT),
         max_age=UNLOCK_COOKIE_MAX_AGE,
         secure=settings.SESSION_COOKIE_SECURE,

@@ -27,7 +27,7 @@ LOGIN_UNLOCK_MAX_AGE = 60 * 60
 
 def _password_fingerprint(user: User) -> str:
     # A new password makes older unlock links worthless.
-    return salted_hmac(LOGIN_UNLOCK_SALT, user.password).hexdigest()[:16]
+    return salted_hmac(LOGIN_UNLOCK_SALT, user.password, algorithm="sha256").hexdigest()[:16]
 
 
 def make_login_unlock_token(user: User) -> str:

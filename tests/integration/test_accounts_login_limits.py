@@ -9,6 +9,7 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
+from accounts import tokens
 from accounts.ratelimit import UNLOCK_COOKIE, UNLOCK_REQUIRED_MESSAGE
 from project.audit.models import AuditEntry
 from tests import factories
@@ -162,8 +163,6 @@ def test_a_bad_unlock_link_unlocks_nothing(client, shopper, token):
 
 
 def test_an_unlock_link_is_worthless_after_a_password_change(client, shopper, settings):
-    from accounts import tokens
-
     token = tokens.make_login_unlock_token(shopper)
     shopper.set_password("a-new-password-42")
     shopper.save()
@@ -207,3 +206,14 @@ def test_behind_a_trusted_proxy_each_client_address_is_counted_apart(shopper, se
     assert signed_in.status_code == 302
     entry = AuditEntry.objects.get(action="auth.locked_out")
     assert entry.ip == "203.0.113.5"
+
+
+def test_in_production_the_unlock_cookie_is_a_host_cookie(client, shopper, settings):
+    settings.SESSION_COOKIE_SECURE = True
+    token = tokens.make_login_unlock_token(shopper)
+
+    client.get(reverse("accounts:login_unlock", kwargs={"token": token}), secure=True)
+
+    cookie = client.cookies[f"__Host-{UNLOCK_COOKIE}"]
+    assert (cookie["secure"], cookie["httponly"], cookie["path"]) == (True, True, "/")
+    assert cookie["samesite"] == "Lax"

@@ -51,6 +51,36 @@ def test_limits_come_from_settings_when_not_given(settings):
     assert refused.value.message == "Too many attempts. Try again in 30 seconds."
 
 
+LOCAL_MEMORY = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+UNREACHABLE_REDIS = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+}
+
+
+def test_the_embedded_default_counts_in_local_memory(settings):
+    settings.CACHES = LOCAL_MEMORY
+    assert [ratelimit.hit("test_bucket", "frank", limit=2, window=90) for _ in range(2)] == [1, 2]
+    with pytest.raises(ratelimit.RateLimited) as refused:
+        ratelimit.hit("test_bucket", "frank", limit=2, window=90)
+    assert 85 <= refused.value.retry_after <= 90
+    with pytest.raises(ratelimit.RateLimited):
+        ratelimit.peek("test_bucket", "frank", limit=2, window=90)
+    ratelimit.reset("test_bucket", "frank")
+    assert ratelimit.count("test_bucket", "frank") == 0
+
+
+def test_an_unreachable_redis_lets_attempts_through(settings, caplog):
+    settings.CACHES = UNREACHABLE_REDIS
+    for _ in range(3):
+        assert ratelimit.hit("test_bucket", "gina", limit=1, window=60) == 0
+    ratelimit.peek("test_bucket", "gina", limit=1, window=60)
+    assert "Rate limit test_bucket not counted: cache unavailable" in caplog.text
+
+
 def test_too_many_requests_answers_browsers_with_a_page(db):
     request = rf.get("/", HTTP_ACCEPT="text/html,application/xhtml+xml")
     request.user = AnonymousUser()
