@@ -509,8 +509,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # Added by project.middleware.SecurityHeadersMiddleware to every response.
 CROSS_ORIGIN_RESOURCE_POLICY = "same-origin"
+# Only features Chromium recognises (an unknown one is reported as an error in the console).
 PERMISSIONS_POLICY = (
-    "accelerometer=(), autoplay=(), bluetooth=(), browsing-topics=(), camera=(), "
+    "accelerometer=(), autoplay=(), browsing-topics=(), camera=(), "
     "display-capture=(), encrypted-media=(), fullscreen=(), geolocation=(), gyroscope=(), "
     "hid=(), idle-detection=(), interest-cohort=(), magnetometer=(), microphone=(), midi=(), "
     "payment=(), picture-in-picture=(), publickey-credentials-get=(), screen-wake-lock=(), "
