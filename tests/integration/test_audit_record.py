@@ -1,5 +1,6 @@
 """audit.record: what an entry holds, what it never holds, and the security log line."""
 
+import json
 import logging
 
 import pytest
@@ -101,3 +102,33 @@ def test_record_writes_one_security_log_line_without_the_email(caplog):
     message = lines[0].getMessage()
     assert message == f"audit auth.login actor={user.pk} vendor=- ip=198.51.100.7 target=-"
     assert "ann@example.com" not in message
+
+
+def test_sign_ins_failures_sign_outs_and_resets_appear_as_json_security_lines(
+    client, json_logs, django_capture_on_commit_callbacks
+):
+    # given an account
+    user = factories.UserFactory(email="ann@example.com")
+    remote = {"REMOTE_ADDR": "198.51.100.8", "HTTP_X_REQUEST_ID": "req-log-1"}
+
+    # when it fails once, signs in, signs out and asks for a password reset
+    client.post("/accounts/login/", {"email": user.email, "password": "wrong-one-1"}, **remote)
+    client.post("/accounts/login/", {"email": user.email, "password": factories.PASSWORD}, **remote)
+    client.post("/accounts/logout/", **remote)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/accounts/password/reset/", {"email": user.email}, **remote)
+
+    # then each is one JSON line on bazaar.security with the ids and the address, no email
+    lines = [line for line in json_logs() if line["logger"] == "bazaar.security"]
+    assert [line["security"]["audit_action"] for line in lines] == [
+        "auth.login_failed",
+        "auth.login",
+        "auth.logout",
+        "auth.password_reset_requested",
+    ]
+    for line in lines:
+        assert (line["request_id"], line["client_ip"]) == ("req-log-1", "198.51.100.8")
+        assert line["security"]["client_ip"] == "198.51.100.8"
+        assert "ann@example.com" not in json.dumps(line)
+    assert lines[1]["security"]["actor_id"] == user.pk
+    assert lines[0]["security"]["actor_id"] is None
