@@ -1,11 +1,13 @@
 """The audit table refuses UPDATE, DELETE and TRUNCATE through the app's own connection."""
 
+import psycopg
 import pytest
 from django.db import DatabaseError, connection, transaction
 
 from project.audit import services as audit
 from project.audit.models import AuditEntry
 from project.db.roles import APPEND_ONLY_TABLES
+from tests.fixtures import database
 
 pytestmark = pytest.mark.django_db
 
@@ -56,3 +58,43 @@ def test_flush_between_transactional_tests_still_empties_the_audit_table():
     audit.record("auth.logout")
 
     assert AuditEntry.objects.count() == 1
+
+
+def test_the_app_role_holds_only_select_and_insert_on_the_audit_table():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_user, "
+            + ", ".join(
+                f"has_table_privilege('audit_auditentry', '{privilege}')"
+                for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE")
+            )
+        )
+        row = cursor.fetchone()
+
+    assert row == (database.APP.name, True, True, False, False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_even_the_tables_owner_cannot_update_or_delete_an_entry():
+    # given a committed entry
+    entry = audit.record("auth.login_failed")
+    settings_dict = connection.settings_dict
+
+    # when the role that owns the table (and runs the migrations) tries to change it
+    with psycopg.connect(
+        host=settings_dict["HOST"] or "127.0.0.1",
+        port=settings_dict["PORT"] or 5432,
+        user=database.OWNER.name,
+        password=database.OWNER.password,
+        dbname=settings_dict["NAME"],
+        autocommit=True,
+    ) as owner:
+        for statement in (
+            "UPDATE audit_auditentry SET action = 'auth.login'",
+            "DELETE FROM audit_auditentry",
+        ):
+            # then the trigger refuses
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+                owner.execute(statement)
+
+    assert AuditEntry.objects.get(pk=entry.pk).action == "auth.login_failed"

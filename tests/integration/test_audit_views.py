@@ -3,7 +3,9 @@ the backoffice's Activity page (their shop's entries only); other members are re
 
 import pytest
 from django.contrib import admin
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from project import request_context
@@ -190,3 +192,23 @@ def test_every_model_admin_is_audited():
 
     assert unaudited == []
     assert len(admin.site._registry) > 10
+
+
+def test_the_activity_page_costs_the_same_queries_for_5_or_25_entries(
+    owner, vendor, django_assert_num_queries
+):
+    # given a page read with 5 entries, then 20 more
+    client = signed_in(owner)
+    for stock in range(5):
+        audit.record("stock.changed", vendor=vendor, changes={"stock": [stock, stock + 1]})
+    client.get(reverse("backoffice:activity_list"))  # warm the session and the caches
+
+    with CaptureQueriesContext(connection) as few:
+        client.get(reverse("backoffice:activity_list"))
+    for stock in range(20):
+        audit.record("stock.changed", vendor=vendor, changes={"stock": [stock, stock + 1]})
+
+    with django_assert_num_queries(len(few.captured_queries)):
+        page = client.get(reverse("backoffice:activity_list"))
+
+    assert len(page.context["page_obj"]) == 25
