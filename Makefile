@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The app code semgrep checks with .semgrep/bazaar.yml (never the registry's rules).
+SEMGREP_TARGETS ?= accounts backoffice project shop templates
 
 .DEFAULT_GOAL := help
 .PHONY: help install run migrate seed dispatcher test lint format bench chaos clean
@@ -13,7 +15,7 @@ help:
 	@echo "make test   - the whole suite on PostgreSQL and Redis (unit, integration, browser)"
 	@echo "make bench  - task throughput, payment latency, websocket latency and fan-out"
 	@echo "make chaos  - fault-injection run, a few minutes (CHAOS_SECONDS=, CHAOS_ARGS=); not in make test"
-	@echo "make lint   - ruff format check and lint"
+	@echo "make lint   - ruff format check and lint, semgrep with the local rules (.semgrep/)"
 	@echo "make clean  - remove the virtualenv and the embedded database"
 
 $(VENV)/.installed: pyproject.toml
@@ -52,6 +54,9 @@ chaos: install
 lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/semgrep scan --config .semgrep/bazaar.yml --metrics=off --disable-version-check \
+		--error --quiet $(SEMGREP_TARGETS)
+	@scripts/semgrep-rules-test.sh "$(VENV)"
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -159,6 +159,7 @@ def enroll(request: HttpRequest) -> HttpResponse:
         "required": selectors.is_required(user=user),
         "pending": pending,
         "secret": " ".join(device.secret[i : i + 4] for i in range(0, len(device.secret), 4)),
+        # nosemgrep: bazaar-mark-safe-non-literal — segno's SVG of our own provisioning URI
         "qr_svg": mark_safe(_qr_svg(services.provisioning_uri(device=device))),  # noqa: S308 - our own SVG
     }
     return render(

@@ -261,6 +261,7 @@ def _listen():
     params.pop("server_side_binding", None)
     params.pop("prepare_threshold", None)
     listener = psycopg.connect(**params, autocommit=True)
+    # nosemgrep: bazaar-raw-sql-formatting — a constant channel name (LISTEN takes no parameter)
     listener.execute(f"LISTEN {events.NOTIFY_CHANNEL}")
     return listener
 
