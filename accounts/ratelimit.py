@@ -13,17 +13,20 @@ counts of failed sign-ins, in the shared cache:
   signed cookie there) signs in as usual; any other browser is told that sign-in needs that
   link, and when its password was right the link is emailed (one every 5 minutes at most).
   The answer is the same whether the password was right or wrong, so it tells an attacker
-  nothing.
+  nothing. A browser that completes a sign-in (password, and second factor where required)
+  is remembered the same way, so the owner's usual browsers never meet the rule.
 
 A refusal is stashed on the request as `request.login_refusal` (a LoginRefused) for the form
 that asked to show; the backend then raises PermissionDenied so no other backend is tried.
 """
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.core import signing
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -160,3 +163,25 @@ def unlock_browser(*, request: HttpRequest, response: HttpResponse, user: User) 
         httponly=True,
         samesite="Lax",
     )
+
+
+class RememberSignedInBrowserMiddleware:
+    """Give a browser that completed a sign-in in this request the unlock cookie for its user.
+
+    After AuthenticationMiddleware. Sign-ins are POSTs (the password form, the second-factor
+    step); a GET never signs anyone in here, so only POSTs look at the session.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            return self.get_response(request)
+        before = request.session.get(SESSION_KEY)
+        response = self.get_response(request)
+        after = request.session.get(SESSION_KEY)
+        user = getattr(request, "user", None)
+        if after and after != before and user is not None and user.is_authenticated:
+            unlock_browser(request=request, response=response, user=user)
+        return response

@@ -217,3 +217,23 @@ def test_in_production_the_unlock_cookie_is_a_host_cookie(client, shopper, setti
     cookie = client.cookies[f"__Host-{UNLOCK_COOKIE}"]
     assert (cookie["secure"], cookie["httponly"], cookie["path"]) == (True, True, "/")
     assert cookie["samesite"] == "Lax"
+
+
+def test_a_browser_that_signed_in_before_is_not_asked_for_the_link(shopper, settings):
+    _limit(settings, "login_account", 3, 3600)
+    owner = Client(REMOTE_ADDR="192.0.2.10")
+    owner.post(LOGIN_URL, {"email": shopper.email, "password": factories.PASSWORD})
+    owner.post(reverse("accounts:logout"))
+    assert owner.cookies[UNLOCK_COOKIE]["max-age"] == 30 * 24 * 3600
+
+    _attack_from_many_addresses(shopper.email, 5)
+    response = owner.post(LOGIN_URL, {"email": shopper.email, "password": factories.PASSWORD})
+
+    assert response.status_code == 302
+    assert int(owner.session[SESSION_KEY]) == shopper.pk
+
+
+def test_a_failed_sign_in_sets_no_unlock_cookie(client, shopper):
+    client.post(LOGIN_URL, {"email": shopper.email, "password": "wrong-password-1"})
+
+    assert UNLOCK_COOKIE not in client.cookies
