@@ -24,9 +24,6 @@ def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         database.switch_to_owner()  # who may drop the test database
 
-# json_logs: what the production log handler would print, parsed (tests/fixtures/json_logs.py).
-pytest_plugins = ["tests.fixtures.json_logs"]
-
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits():
