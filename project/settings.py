@@ -483,12 +483,15 @@ _ws_origins = [
 ]
 CSP_REPORT_PATH = "/csp-report/"
 CSP_REPORT_MAX_BYTES = int(env("CSP_REPORT_MAX_BYTES", "16384"))
+_media = urlsplit(MEDIA_URL)
+_media_origins = [f"{_media.scheme}://{_media.netloc}"] if _media.scheme and _media.netloc else []
 SECURE_CSP = {
     # Nothing by default; every kind of resource the pages use is named below.
     "default-src": [CSP.NONE],
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF, CSP.NONCE],
-    "img-src": [CSP.SELF, "data:"],
+    # Product images from a CDN or object store (MEDIA_URL on another origin) are allowed too.
+    "img-src": [CSP.SELF, "data:", *_media_origins],
     "font-src": [CSP.SELF],
     "manifest-src": [CSP.SELF],
     "connect-src": [CSP.SELF, *_ws_origins],

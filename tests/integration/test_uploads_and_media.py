@@ -2,6 +2,7 @@
 and served as public media with safe headers, in development and in production alike."""
 
 import io
+import os
 import re
 import struct
 import subprocess
@@ -265,3 +266,37 @@ def _answers(url: str) -> bool:
             return True
     except (urllib.error.URLError, ConnectionError):
         return False
+
+
+def test_a_cdn_media_url_is_linked_allowed_by_the_csp_and_not_served_here():
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "project.settings",
+        "MEDIA_URL": "https://cdn.example.com/media/",
+    }
+    script = (
+        "import django; django.setup()\n"
+        "from django.conf import settings\n"
+        "from django.urls import Resolver404, resolve\n"
+        "from shop.models import Product\n"
+        "print(Product(image='products/2026/01/mug-0123456789abcdef.png').image.url)\n"
+        "print(' '.join(map(str, settings.SECURE_CSP['img-src'])))\n"
+        "try:\n"
+        "    resolve('/media/products/2026/01/mug-0123456789abcdef.png')\n"
+        "except Resolver404:\n"
+        "    print('not served here')\n"
+    )
+    result = subprocess.run(  # noqa: S603 - our own interpreter and settings
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=django_settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    url, img_src, served = result.stdout.splitlines()
+    assert url == "https://cdn.example.com/media/products/2026/01/mug-0123456789abcdef.png"
+    assert img_src == "'self' data: https://cdn.example.com"
+    assert served == "not served here"
