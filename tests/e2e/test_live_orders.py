@@ -18,6 +18,7 @@ from shop.services import fulfilment
 from shop.services import payments as payment_services
 from tests import factories
 from tests.fixtures import asgi_server as processes
+from tests.fixtures import twofactor
 from tests.fixtures.asgi_server import asgi_server, event_dispatcher  # noqa: F401 - fixtures
 
 LIVE_TIMEOUT = 15_000
@@ -71,7 +72,7 @@ def run_payment_task(payment: Payment) -> None:
 
 def signed_in_context(browser, server, user) -> BrowserContext:
     client = Client()
-    client.force_login(user)
+    twofactor.sign_in_with_second_factor(client, user)  # shop owners need both factors
     context = browser.new_context(base_url=server.url)
     context.add_cookies(
         [

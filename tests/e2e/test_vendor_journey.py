@@ -10,6 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from shop.models import LineStatus, Order, OrderStatus, Product, Shipment
 from tests import factories
+from tests.fixtures import twofactor
 
 
 @pytest.fixture
@@ -60,7 +61,7 @@ def test_vendor_lists_a_product_a_shopper_buys_it_and_the_vendor_ships_it(
     shopper_page = _watch_csp(shopper_context.new_page(), violations)
 
     # The vendor creates a product with an image, then receives stock for it.
-    _log_in(vendor_page, site, "vera@example.com")
+    twofactor.sign_in_in_browser(vendor_page, site, shop_world["owner"])  # owners: two factors
     vendor_page.get_by_role("link", name="Backoffice").click()
     vendor_page.get_by_role("navigation", name="Backoffice").get_by_role(
         "link", name="Products"
