@@ -21,7 +21,7 @@ import math
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -79,7 +79,13 @@ def _limits(bucket: str, limit: int | None, window: int | None) -> tuple[int, in
     return int(limit), max(1, int(window))
 
 
+def _cache():
+    # The backend itself: django.core.cache.cache is a proxy, never an instance of RedisCache.
+    return caches["default"]
+
+
 def _redis_hit(name: str, window: int) -> tuple[int, int]:
+    cache = _cache()
     full_key = cache.make_and_validate_key(name)
     client = cache._cache.get_client(full_key, write=True)
     count, ttl = client.eval(_HIT_SCRIPT, 1, full_key, window)
@@ -87,6 +93,7 @@ def _redis_hit(name: str, window: int) -> tuple[int, int]:
 
 
 def _local_hit(name: str, window: int) -> tuple[int, int]:
+    cache = _cache()
     deadline_key = f"{name}:until"
     now = time.time()
     if cache.add(name, 1, timeout=window):
@@ -104,6 +111,7 @@ def _local_hit(name: str, window: int) -> tuple[int, int]:
 
 def _count(name: str) -> tuple[int, int]:
     """(count, seconds left) without counting."""
+    cache = _cache()
     if isinstance(cache, RedisCache):
         full_key = cache.make_and_validate_key(name)
         client = cache._cache.get_client(full_key)
@@ -125,7 +133,7 @@ def hit(bucket: str, key: str, *, limit: int | None = None, window: int | None =
     limit, window = _limits(bucket, limit, window)
     name = _cache_key(bucket, key)
     try:
-        if isinstance(cache, RedisCache):
+        if isinstance(_cache(), RedisCache):
             count, ttl = _redis_hit(name, window)
         else:
             count, ttl = _local_hit(name, window)
@@ -160,7 +168,7 @@ def count(bucket: str, key: str) -> int:
 def reset(bucket: str, key: str) -> None:
     name = _cache_key(bucket, key)
     try:
-        cache.delete_many([name, f"{name}:until"])
+        _cache().delete_many([name, f"{name}:until"])
     except Exception as exc:  # noqa: BLE001
         logger.warning("Rate limit %s not reset: cache unavailable (%s)", bucket, exc)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache import caches
 from django.test import RequestFactory
 
 from project import ratelimit
@@ -25,6 +26,20 @@ def test_hit_allows_the_limit_then_refuses_with_the_time_left():
     assert refused.value.message == "Too many attempts. Try again in 2 minutes."
     # Another key has its own count.
     ratelimit.hit("test_bucket", "bob", limit=3, window=120)
+
+
+def test_on_redis_a_count_left_without_expiry_gets_one():
+    # E.g. written by an older version or a process that died between two commands: the next
+    # hit still gives the window an end, so no key can refuse forever.
+    backend = caches["default"]
+    name = backend.make_and_validate_key(ratelimit._cache_key("test_bucket", "henry"))
+    client = backend._cache.get_client(name, write=True)
+    client.set(name, 5)
+
+    count = ratelimit.hit("test_bucket", "henry", limit=10, window=45)
+
+    assert count == 6
+    assert 40 <= client.ttl(name) <= 45
 
 
 def test_peek_refuses_once_the_limit_is_used_up_without_counting():
