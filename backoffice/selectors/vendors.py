@@ -1,5 +1,7 @@
 """Backoffice reads. Every function that returns vendor data takes `vendor=` and stays inside it."""
 
+from django.db.models import F
+
 from accounts.models import User
 from shop.models import Vendor, VendorStatus
 
@@ -7,9 +9,11 @@ BACKOFFICE_STATUSES = (VendorStatus.APPROVED, VendorStatus.SUSPENDED)
 
 
 def get_vendor_for_member(*, user: User) -> Vendor | None:
-    """The approved (or suspended: read-only) vendor this user is a member of, if any."""
+    """The approved (or suspended: read-only) vendor this user is a member of, if any, with
+    the user's role in it as `member_role` (the menu shows owners' pages by it)."""
     return (
         Vendor.objects.filter(memberships__user=user, status__in=BACKOFFICE_STATUSES)
+        .annotate(member_role=F("memberships__role"))
         .order_by("memberships__created_at")
         .first()
     )
