@@ -213,6 +213,23 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     template_name = "accounts/password/change_form.html"
     success_url = reverse_lazy("accounts:profile")
 
+    def post(self, request, *args, **kwargs):
+        # A stolen session must not become a way to guess the account's current password.
+        try:
+            project_ratelimit.peek("password_change_user", str(request.user.pk))
+        except project_ratelimit.RateLimited as exc:
+            messages.error(request, exc.message)
+            blank = self.get_form_class()(user=request.user)
+            page = self.render_to_response(self.get_context_data(form=blank))
+            return project_ratelimit.refuse(page, exc)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        if "old_password" in form.errors:
+            with contextlib.suppress(project_ratelimit.RateLimited):
+                project_ratelimit.hit("password_change_user", str(self.request.user.pk))
+        return super().form_invalid(form)
+
     def form_valid(self, form):
         messages.success(self.request, "Your password has been changed.")
         return super().form_valid(form)

@@ -336,6 +336,8 @@ RATE_LIMITS = {
     "password_reset_email": rate_limit("password_reset_email", 3, 60 * 60),
     "password_reset_address": rate_limit("password_reset_address", 10, 60 * 60),
     "register_address": rate_limit("register_address", 10, 60 * 60),
+    # Wrong current passwords on the change-password form, per user (a stolen session).
+    "password_change_user": rate_limit("password_change_user", 5, 15 * 60),
     # "Someone tried to register with your address" notices, per address.
     "registration_notice_email": rate_limit("registration_notice_email", 1, 60 * 60),
     "verification_resend_minute": rate_limit("verification_resend_minute", 1, 60),

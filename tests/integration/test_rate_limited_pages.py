@@ -181,3 +181,27 @@ def test_pay_again_attempts_are_limited_per_user(
     assert refused.status_code == 429
     assert "Too many attempts. Try again in 10 minutes." in refused.content.decode()
     assert Payment.objects.filter(order=order).count() == 1
+
+
+def test_guessing_the_current_password_on_the_change_form_is_limited(client, shopper, settings):
+    _limit(settings, "password_change_user", 3, 900)
+    client.force_login(shopper)
+    url = reverse("accounts:password_change")
+    new = "lantern-quarry-meadow-77"
+    for n in range(3):
+        wrong = client.post(
+            url, {"old_password": f"guess-{n}", "new_password1": new, "new_password2": new}
+        )
+        assert "Your old password was entered incorrectly." in wrong.content.decode()
+
+    refused = client.post(
+        url, {"old_password": factories.PASSWORD, "new_password1": new, "new_password2": new}
+    )
+
+    page = refused.content.decode()
+    assert refused.status_code == 429
+    assert "Too many attempts. Try again in 15 minutes." in page
+    # The refusal does not say whether this guess was right.
+    assert "Your old password was entered incorrectly." not in page
+    shopper.refresh_from_db()
+    assert shopper.check_password(factories.PASSWORD)
