@@ -13,7 +13,7 @@ from shop.models import Category
 from shop.services import images
 
 IMAGE_EXTENSIONS = {"jpg", "jpeg", "png", "webp"}
-IMAGE_HELP = "JPEG, PNG or WebP, at most {limit}."
+IMAGE_HELP = "JPEG, PNG or WebP, at most {limit} and {pixels:g} megapixels."
 
 SORT_CHOICES = [
     ("newest", "Newest"),
@@ -137,7 +137,9 @@ class ProductForm(forms.Form):
     def __init__(self, *args, editing: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["category"].queryset = product_selectors.list_categories()
-        self.fields["image"].help_text = IMAGE_HELP.format(limit=filesizeformat(image_limit()))
+        self.fields["image"].help_text = IMAGE_HELP.format(
+            limit=filesizeformat(image_limit()), pixels=images.max_pixels() / 1_000_000
+        )
         if editing:
             del self.fields["stock"]
 
