@@ -5,6 +5,7 @@ looked up by slug or email and only missing ones are created, so a second run
 changes nothing.
 """
 
+import io
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,9 +14,11 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from PIL import Image, ImageDraw
 
 from accounts.models import Address, User
 from shop.models import Category, Product, Vendor, VendorMembership, VendorStatus
+from shop.services import images
 
 SEED = 2026
 DEMO_PASSWORD = "bazaar-demo"  # noqa: S105 - the documented demo password
@@ -79,6 +82,7 @@ def seed_demo() -> DemoSummary:
     accounts = _accounts(first_vendor=vendors[0])
     specs = _product_specs(rng, vendors=vendors, categories=categories)
     created = _create_missing_products(specs)
+    _give_pictures(categories)
     return DemoSummary(
         vendors=len(vendors),
         categories=len(categories),
@@ -157,6 +161,40 @@ def _create_missing_products(specs: list[dict]) -> int:
         product.created_at = spec["created_at"]
     Product.objects.bulk_update(products, ["created_at"], batch_size=250)
     return len(products)
+
+
+def _give_pictures(categories: list[Category]) -> None:
+    """Demo products without an image get their category's picture: one generated,
+    deterministic image per category, re-encoded and named like any upload (so the shop
+    shows images, served from MEDIA_URL, from the first `make run`)."""
+    storage = Product._meta.get_field("image").storage
+    for index, category in enumerate(categories):
+        waiting = Product.objects.filter(category=category, image="")
+        if not waiting.exists():
+            continue
+        picture = images.sanitise_product_image(_picture(index), name=category.slug)
+        name = f"products/demo/{picture.name}"
+        if not storage.exists(name):
+            name = storage.save(name, picture)
+        waiting.update(image=name)
+
+
+def _picture(index: int) -> io.BytesIO:
+    """A 640x480 JPEG: a soft background in the category's hue with a few rings."""
+    hue = index * 360 // len(CATEGORIES)
+    canvas = Image.new("RGB", (640, 480), f"hsl({hue}, 35%, 88%)")
+    draw = ImageDraw.Draw(canvas)
+    for ring in range(4):
+        inset = 70 + ring * 34
+        draw.ellipse(
+            (inset + 80, inset, 640 - inset - 80, 480 - inset),
+            outline=f"hsl({hue}, 45%, {38 + ring * 9}%)",
+            width=14,
+        )
+    buffer = io.BytesIO()
+    canvas.save(buffer, "JPEG", quality=85)
+    buffer.seek(0)
+    return buffer
 
 
 def _product_specs(

@@ -23,7 +23,14 @@ def _snapshot():
         "categories": list(Category.objects.order_by("slug").values_list("slug", flat=True)),
         "products": list(
             Product.objects.order_by("slug").values_list(
-                "slug", "name", "vendor__slug", "category__slug", "price", "stock", "is_active"
+                "slug",
+                "name",
+                "vendor__slug",
+                "category__slug",
+                "price",
+                "stock",
+                "is_active",
+                "image",
             )
         ),
         "users": list(User.objects.order_by("email").values_list("email", "password")),
@@ -43,6 +50,12 @@ def test_creates_the_demo_shop(client):
     assert 0 < Product.objects.filter(is_active=False).count() < 25
     assert User.objects.count() == 3
     assert "5 vendors, 12 categories, 500 products (500 new), 3 accounts" in output
+    # Every demo product shows its category's picture, one file per category.
+    assert not Product.objects.filter(image="").exists()
+    assert Product.objects.values("image").distinct().count() == 12
+    mug = Product.objects.filter(category__slug="tea-and-coffee").first()
+    assert mug.image.name.startswith("products/demo/tea-and-coffee-")
+    assert client.get(mug.image.url)["Content-Type"] == "image/jpeg"
 
 
 def test_prices_are_decimals_in_range():
