@@ -32,7 +32,8 @@ class SessionLifetimeMiddleware:
                 auth.logout(request)
                 messages.warning(request, ended)
                 response = redirect_to_login(request.get_full_path())
-                if getattr(request, "htmx", False):
+                # django-htmx's middleware runs after this one: read the header itself.
+                if request.headers.get("HX-Request") == "true":
                     return HttpResponseClientRedirect(response["Location"])
                 return response
         return self.get_response(request)

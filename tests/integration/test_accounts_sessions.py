@@ -149,3 +149,14 @@ def test_session_lifetimes_are_shorter_than_djangos_two_weeks(settings):
     assert settings.SESSION_COOKIE_AGE == settings.SESSION_MAX_AGE <= 7 * 24 * 3600
     assert settings.STAFF_SESSION_MAX_AGE < settings.SESSION_MAX_AGE
     assert settings.STAFF_SESSION_IDLE_TIMEOUT < settings.SESSION_IDLE_TIMEOUT
+
+
+def test_an_htmx_request_after_the_idle_timeout_redirects_the_whole_page(client, staff, settings):
+    sign_in_with_second_factor(client, staff)
+    client.get(PROFILE_URL)
+    _age_session(client, **{LAST_SEEN_KEY: settings.STAFF_SESSION_IDLE_TIMEOUT + 5})
+
+    response = client.get(PROFILE_URL, headers={"HX-Request": "true"})
+
+    assert response["HX-Redirect"] == f"{LOGIN_URL}?next=/accounts/profile/"
+    assert SESSION_KEY not in client.session
