@@ -125,6 +125,7 @@ ROUTES: dict[str, Route] = {
     "member_list": Route(("GET", "POST")),
     "member_remove": Route(("POST",), kwargs=lambda o: {"pk": o["staff_membership"].pk}),
     "invitation_revoke": Route(("POST",), kwargs=lambda o: {"pk": o["invitation"].pk}),
+    "activity_list": Route(("GET",)),
     "apply": Route(("GET", "POST"), access=SIGNED_IN, shopper_status={"GET": 200, "POST": 422}),
     # The token names another vendor's invitation, addressed to someone else: refused.
     "invitation_accept": Route(
