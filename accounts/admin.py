@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Count
 
 from accounts.models import Address, DataExport, User
+from accounts.twofactor import services as twofactor_services
 from shop.models import VendorMembership
 
 
@@ -52,6 +53,20 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "full_name", "password1", "password2")}),
     )
+    actions = ("reset_two_factor",)
+
+    @admin.action(description="Reset two-factor sign-in (lost phone and recovery codes)")
+    def reset_two_factor(self, request, queryset) -> None:
+        reset = [
+            user
+            for user in queryset
+            if twofactor_services.reset_by_staff(user=user, acting_user=request.user)
+        ]
+        self.message_user(
+            request,
+            f"Two-factor sign-in reset for {len(reset)} account(s); they set it up again "
+            "(staff and shop owners at their next sign-in).",
+        )
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_vendor_count=Count("vendor_memberships"))

@@ -317,3 +317,17 @@ def disable(*, user: User) -> None:
             raise NotEnabled("Two-factor sign-in is not on for your account.")
         RecoveryCode.objects.filter(user=user).delete()
         audit.record("twofactor.disabled", actor=user, target=user)
+
+
+def reset_by_staff(*, user: User, acting_user: User) -> bool:
+    """For a user who lost both the app and the recovery codes: staff turn two-factor off
+    (the user sets it up again; staff and shop owners must, at their next sign-in). Records
+    twofactor.disabled with the staff member as actor. False when it was not on."""
+    with transaction.atomic():
+        deleted, _ = TotpDevice.objects.filter(user=user).delete()
+        RecoveryCode.objects.filter(user=user).delete()
+        if deleted:
+            audit.record(
+                "twofactor.disabled", actor=acting_user, target=user, metadata={"by_staff": True}
+            )
+    return bool(deleted)

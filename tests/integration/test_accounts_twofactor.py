@@ -471,3 +471,21 @@ def test_account_page_shows_the_security_section(client, shopper):
     assert "Set up two-factor sign-in" in off
     assert "Recovery codes left: <strong>0</strong> of 10." in on
     assert "Sign out everywhere else" in on
+
+
+def test_staff_reset_a_lost_second_factor_from_the_admin(client, staff, vendor_member):
+    sign_in_with_second_factor(client, staff)
+    enrol(vendor_member)
+    changelist = reverse("admin:accounts_user_changelist")
+
+    response = client.post(
+        changelist,
+        {"action": "reset_two_factor", "_selected_action": [vendor_member.pk]},
+        follow=True,
+    )
+
+    assert "Two-factor sign-in reset for 1 account(s)" in response.content.decode()
+    assert not TotpDevice.objects.filter(user=vendor_member).exists()
+    entry = AuditEntry.objects.get(action="twofactor.disabled")
+    assert (entry.actor_id, entry.target_id) == (staff.pk, str(vendor_member.pk))
+    assert _password_step(client, vendor_member)["Location"] == ENROL_URL
