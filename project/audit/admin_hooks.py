@@ -14,6 +14,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.models import LogEntry
 
 from project.audit import services as audit
+from shop.models import Vendor
 
 # Its entries are audited by the change itself (the deletions), not again as an action.
 _SELF_AUDITED_ACTIONS = {"delete_selected"}
@@ -101,8 +102,6 @@ def _value(value):
 
 
 def _vendor_of(obj):
-    from shop.models import Vendor
-
     if isinstance(obj, Vendor):
         return obj
     return getattr(obj, "vendor_id", None)

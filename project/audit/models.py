@@ -28,7 +28,6 @@ class Action(models.TextChoices):
     TEAM_INVITED = "team.invited", "Team member invited"
     TEAM_INVITATION_ACCEPTED = "team.invitation_accepted", "Invitation accepted"
     TEAM_INVITATION_REVOKED = "team.invitation_revoked", "Invitation revoked"
-    TEAM_ROLE_CHANGED = "team.role_changed", "Team role changed"
     TEAM_MEMBER_REMOVED = "team.member_removed", "Team member removed"
     # Vendor onboarding: the application (its applicant becomes owner) and staff's decisions
     VENDOR_APPLIED = "vendor.applied", "Applied to sell"

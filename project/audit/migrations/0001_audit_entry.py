@@ -49,7 +49,6 @@ class Migration(migrations.Migration):
                             ("team.invited", "Team member invited"),
                             ("team.invitation_accepted", "Invitation accepted"),
                             ("team.invitation_revoked", "Invitation revoked"),
-                            ("team.role_changed", "Team role changed"),
                             ("team.member_removed", "Team member removed"),
                             ("vendor.applied", "Applied to sell"),
                             ("vendor.approved", "Vendor approved"),
