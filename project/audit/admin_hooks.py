@@ -12,6 +12,7 @@ import json
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.contrib.admin.models import LogEntry
+from django.template.response import TemplateResponse
 
 from project.audit import services as audit
 from shop.models import Vendor
@@ -46,8 +47,10 @@ class AuditedAdmin:
         selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
         response = super().response_action(request, queryset, *args, **kwargs)
         name = _action_name(request)
-        # None: the action form was invalid or nothing was selected; nothing ran.
-        if response is not None and name and name not in _SELF_AUDITED_ACTIONS:
+        # None: the action form was invalid or nothing was selected; nothing ran. A page
+        # (TemplateResponse) asks for a confirmation or a note first: recorded when that is sent.
+        ran = response is not None and not isinstance(response, TemplateResponse)
+        if ran and name and name not in _SELF_AUDITED_ACTIONS:
             audit.record(
                 "admin.action",
                 actor=request.user,

@@ -638,3 +638,17 @@ def test_sales_report_generation_by_a_worker_has_no_address(
 
     generated = entry("export.sales_report_generated")
     assert (generated.target_id, generated.ip, generated.request_id) == (str(report.pk), "", "")
+
+
+def test_an_admin_action_that_asks_for_a_note_is_audited_once_when_confirmed(staff_client, staff):
+    vendor = factories.VendorFactory(name="Clay Works")
+    changelist = reverse("admin:shop_vendor_changelist")
+    chosen = {"action": "suspend_selected", "_selected_action": [vendor.pk], "index": 0}
+
+    note_page = staff_client.post(changelist, chosen, **FROM)
+    staff_client.post(changelist, {**chosen, "confirm": "yes", "note": "Fake goods"}, **FROM)
+
+    assert note_page.status_code == 200
+    assert AuditEntry.objects.filter(action="admin.action").count() == 1
+    assert entry("admin.action").metadata["action"] == "suspend_selected"
+    assert entry("vendor.suspended").metadata == {"note": "Fake goods"}
