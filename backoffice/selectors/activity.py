@@ -1,7 +1,8 @@
 """The shop's part of the audit log, for its owners (backoffice "Activity")."""
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
+from accounts.models import User
 from project.audit.models import Action, AuditEntry
 from shop.models import Vendor
 
@@ -20,8 +21,11 @@ AREAS = {
 
 def list_vendor_activity(*, vendor: Vendor, area: str = "") -> QuerySet[AuditEntry]:
     """`vendor`'s audit entries, newest first, optionally one area (e.g. "team"); never
-    another vendor's."""
-    entries = AuditEntry.objects.filter(vendor_id=vendor.pk)
+    another vendor's. `by_staff` marks entries by marketplace staff, whose email and address
+    the shop is not shown."""
+    entries = AuditEntry.objects.filter(vendor_id=vendor.pk).annotate(
+        by_staff=Exists(User.objects.filter(pk=OuterRef("actor_id"), is_staff=True))
+    )
     if area in AREAS:
         entries = entries.filter(action__startswith=f"{area}.")
     return entries.only(
@@ -33,6 +37,7 @@ def list_vendor_activity(*, vendor: Vendor, area: str = "") -> QuerySet[AuditEnt
         "changes",
         "metadata",
         "ip",
+        "actor_id",
     ).order_by("-created_at", "-id")
 
 

@@ -214,3 +214,21 @@ def test_the_activity_page_costs_the_same_queries_for_5_or_25_entries(
         page = client.get(reverse("backoffice:activity_list"))
 
     assert len(page.context["page_obj"]) == 25
+
+
+def test_the_activity_page_names_staff_as_bazaar_staff_without_their_email_or_address(
+    owner, vendor, staff
+):
+    token = request_context.current_client_ip.set("192.0.2.44")
+    try:
+        audit.record("vendor.suspended", actor=staff, vendor=vendor, changes={"status": ["a", "b"]})
+        audit.record("stock.changed", actor=owner, vendor=vendor, changes={"stock": [1, 2]})
+    finally:
+        request_context.current_client_ip.reset(token)
+
+    text = signed_in(owner).get(reverse("backoffice:activity_list")).content.decode()
+
+    assert "Bazaar staff" in text
+    assert "staff@example.com" not in text
+    assert text.count("192.0.2.44") == 1  # the owner's own change only
+    assert "owner@example.com" in text
