@@ -374,3 +374,95 @@ def test_every_backoffice_view_queries_vendor_tables_only_in_its_vendor_scope(cl
         checked.append(name)
 
     assert len(checked) == len(backoffice_urls.urlpatterns) - 2
+
+
+# --- Decisions that are the whole order's, made inside one vendor's request ---------------------
+
+
+@pytest.fixture
+def shared_order():
+    """A paid order of 30.00: 10.00 from my shop, 20.00 from another; a member of mine."""
+    mine, other = factories.VendorFactory(), factories.VendorFactory()
+    order = factories.OrderFactory(status="paid", total=Decimal("30.00"))
+    payment = factories.CapturedPaymentFactory(order=order, amount=Decimal("30.00"))
+    lines = {
+        vendor.pk: factories.OrderLineFactory(
+            order=order, product=factories.ProductFactory(vendor=vendor, price=price)
+        )
+        for vendor, price in ((mine, Decimal("10.00")), (other, Decimal("20.00")))
+    }
+    member = factories.VendorMembershipFactory(vendor=mine, role=VendorMembership.Role.STAFF).user
+    return {
+        "order": order,
+        "payment": payment,
+        "mine": mine,
+        "other": other,
+        "lines": lines,
+        "member": member,
+    }
+
+
+def test_shipping_my_part_leaves_the_order_paid_while_another_shop_has_not_shipped(
+    client, shared_order
+):
+    client.force_login(shared_order["member"])
+    order = shared_order["order"]
+
+    response = client.post(
+        reverse("backoffice:order_ship", args=[order.pk]),
+        {"carrier": "DHL", "tracking_number": "JJD1"},
+    )
+
+    assert response.status_code == 302
+    assert OrderLine.objects.get(pk=shared_order["lines"][shared_order["mine"].pk].pk).status == (
+        "shipped"
+    )
+    # the other shop's line, hidden from this request, still counts: not shipped as a whole
+    order.refresh_from_db()
+    assert order.status == "paid"
+
+
+def test_a_refund_never_exceeds_what_other_shops_refunds_left(client, shared_order):
+    # given another shop's refund has taken 25.00 of the 30.00 captured
+    Refund.objects.create(
+        order=shared_order["order"],
+        payment=shared_order["payment"],
+        vendor=shared_order["other"],
+        amount=Decimal("25.00"),
+        idempotency_key="other-shop-refund",
+    )
+    client.force_login(shared_order["member"])
+    line = shared_order["lines"][shared_order["mine"].pk]
+
+    # when my shop cancels its 10.00 line, which would need a 10.00 refund
+    response = client.post(
+        reverse("backoffice:order_line_cancel", args=[shared_order["order"].pk, line.pk]),
+        {"reason": "Broke in the warehouse"},
+    )
+
+    # then it is refused with the reason, and nothing changed
+    assert response.status_code == 422
+    assert "Nothing is left to refund on this order." in response.text
+    assert OrderLine.objects.get(pk=line.pk).status == "pending"
+    assert not Refund.objects.filter(vendor=shared_order["mine"]).exists()
+
+
+def test_a_new_product_named_like_another_shops_gets_a_free_slug(client, shared_order):
+    category = factories.CategoryFactory()
+    factories.ProductFactory(vendor=shared_order["other"], name="Blue Mug", slug="blue-mug")
+    client.force_login(shared_order["member"])
+
+    response = client.post(
+        reverse("backoffice:product_create"),
+        {
+            "name": "Blue Mug",
+            "category": str(category.pk),
+            "price": "12.50",
+            "stock": "4",
+            "description": "",
+            "is_active": "on",
+        },
+    )
+
+    assert response.status_code == 302
+    assert Product.objects.get(vendor=shared_order["mine"], name="Blue Mug").slug == "blue-mug-2"
