@@ -28,7 +28,9 @@ from shop.models import (
 )
 from tests import factories
 from tests.fixtures import asgi_server, database, twofactor, workers
+from tests.fixtures import tasks as fixture_tasks
 from tests.fixtures.twofactor import sign_in_with_second_factor
+from tests.fixtures.workers import q_workers  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -276,6 +278,18 @@ def test_the_admin_sees_every_shops_rows(client, shops, staff):
     assert page.status_code == 200
     assert rows[mine.pk]["product"].name in page.text
     assert rows[other.pk]["product"].name in page.text
+
+
+def test_a_real_worker_runs_as_the_app_role_in_the_system_scope_and_sees_every_shop(
+    q_workers,  # noqa: F811 - the fixture
+    shops,
+):
+    q_workers.start("critical")
+
+    result = fixture_tasks.database_identity.enqueue()
+
+    q_workers.wait_for(lambda: result.refresh() or result.is_finished, timeout=30)
+    assert result.return_value == {"user": database.APP.name, "scope": "system", "vendors": 2}
 
 
 def test_the_processes_tests_start_connect_as_the_app_role():
