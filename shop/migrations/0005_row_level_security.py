@@ -26,6 +26,12 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
 $$;
 """
 
+# As scalar subqueries, each is computed once per query (an InitPlan), not once per row, and
+# a vendor id can be an index condition on the vendor column.
+SYSTEM = "(SELECT app_scope_is_system())"
+VENDOR_ID = "(SELECT app_scope_vendor_id())"
+UNSET = "(SELECT app_scope_is_unset())"
+
 # table -> the expression naming the row's vendor
 VENDOR_OWNED = {
     "shop_vendor": "id",
@@ -59,16 +65,14 @@ def forward_sql() -> list[str]:
         statements += [
             f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
             f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
-            f"CREATE POLICY {table}_system ON {table} "
-            "USING (app_scope_is_system()) WITH CHECK (app_scope_is_system())",
+            f"CREATE POLICY {table}_system ON {table} USING ({SYSTEM}) WITH CHECK ({SYSTEM})",
             f"CREATE POLICY {table}_vendor ON {table} "
-            f"USING ({vendor} = app_scope_vendor_id()) "
-            f"WITH CHECK ({vendor} = app_scope_vendor_id())",
+            f"USING ({vendor} = {VENDOR_ID}) WITH CHECK ({vendor} = {VENDOR_ID})",
         ]
         if table in PUBLIC_READS:
             statements.append(
                 f"CREATE POLICY {table}_public ON {table} FOR SELECT "
-                f"USING (app_scope_is_unset() AND {PUBLIC_READS[table]})"
+                f"USING ({UNSET} AND {PUBLIC_READS[table]})"
             )
     return statements
 
