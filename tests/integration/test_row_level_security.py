@@ -480,3 +480,30 @@ def test_a_new_product_named_like_another_shops_gets_a_free_slug(client, shared_
 
     assert response.status_code == 302
     assert Product.objects.get(vendor=shared_order["mine"], name="Blue Mug").slug == "blue-mug-2"
+
+
+# --- project.db.scope ----------------------------------------------------------------------------
+
+
+def _fail_in_the_system_scope() -> None:
+    with scope.system_scope():
+        assert scope.current() == scope.SYSTEM
+        raise ValueError("domain error")
+
+
+def test_a_system_scope_left_by_an_error_gives_the_vendor_scope_back():
+    with transaction.atomic(), scope.vendor_scope(7):
+        with pytest.raises(ValueError, match="domain error"):
+            _fail_in_the_system_scope()
+        assert scope.current() == "7"
+    assert scope.current() == scope.SYSTEM
+
+
+@pytest.mark.django_db(transaction=True)  # no test transaction around it
+def test_a_vendor_scope_needs_a_transaction():
+    with (
+        pytest.raises(RuntimeError, match=r"inside transaction.atomic\(\) only"),
+        scope.vendor_scope(7),
+    ):
+        pass  # never reached: entering the scope raises
+    assert scope.current() == scope.SYSTEM
