@@ -252,7 +252,8 @@ def test_cookies_are_host_prefixed_secure_and_samesite(production_server, shoppe
     cookies = sign_in(production_server, shopper)
 
     by_name = {raw.split("=", 1)[0]: raw for raw in cookies}
-    assert set(by_name) == {"__Host-csrftoken", "__Host-sessionid"}
+    # The session, CSRF and "this browser signed in before" cookies (accounts.ratelimit).
+    assert set(by_name) == {"__Host-csrftoken", "__Host-sessionid", "__Host-login_unlock"}
     for raw in by_name.values():
         attributes = [part.strip() for part in raw.split(";")[1:]]
         assert "Secure" in attributes
@@ -260,6 +261,7 @@ def test_cookies_are_host_prefixed_secure_and_samesite(production_server, shoppe
         assert "SameSite=Lax" in attributes
         assert not any(part.lower().startswith("domain=") for part in attributes)
     assert "HttpOnly" in by_name["__Host-sessionid"]
+    assert "HttpOnly" in by_name["__Host-login_unlock"]
 
 
 PRIVATE_PAGES = ["/accounts/login/", "/accounts/profile/", "/cart/", "/orders/", "/backoffice/"]
