@@ -3,11 +3,14 @@ known stock, and verified shoppers with a saved address, all made through the se
 
 import secrets
 
+import pyotp
 from django.core.management import call_command
 from django.db.models import Max
 
 from accounts import services as account_services
 from accounts import tokens
+from accounts.models import User
+from accounts.twofactor import services as twofactor
 from shop.models import Product, StockAdjustment, StockReason, VendorStatus
 from shop.services import demo
 from shop.services import stock as stock_services
@@ -30,7 +33,11 @@ def prepare(*, shoppers: int, products: int, stock: int) -> dict:
         "stock_boundary": boundary,
         "shoppers": accounts,
         "password": password,
-        "vendor": {"email": VENDOR_EMAIL, "password": demo.DEMO_PASSWORD},
+        "vendor": {
+            "email": VENDOR_EMAIL,
+            "password": demo.DEMO_PASSWORD,
+            "totp_secret": _authenticator(VENDOR_EMAIL),
+        },
     }
 
 
@@ -68,6 +75,15 @@ def _catalogue(count: int, stock: int) -> list[dict]:
         }
         for p in chosen
     ]
+
+
+def _authenticator(email: str) -> str:
+    """Shop owners must sign in with a second factor: set up an authenticator app for the
+    account and hand its secret to the harness, whose client answers the code step."""
+    user = User.objects.get(email=email)
+    device = twofactor.start_enrolment(user=user)
+    twofactor.confirm_enrolment(user=user, code=pyotp.TOTP(device.secret).now())
+    return device.secret
 
 
 def _shopper(index: int, password: str) -> str:

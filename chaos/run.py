@@ -73,6 +73,10 @@ def process_env(
         "PAYMENT_RECONCILE_EVERY_SECONDS": "15",
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
+        # A handful of accounts place hundreds of orders within minutes, by design: the
+        # shop's per-user checkout and payment limits would refuse the load itself.
+        "RATE_LIMIT_CHECKOUT_USER": "100000/600",
+        "RATE_LIMIT_PAY_USER": "100000/600",
     }
     if lost_responses:
         env["SIMULATED_GATEWAY_LOST_RESPONSE_RATE"] = str(args.lost_response_rate)

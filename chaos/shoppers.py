@@ -20,6 +20,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
+import pyotp
 import requests
 from urllib3.exceptions import NewConnectionError
 
@@ -40,6 +41,7 @@ WATCH_SECONDS = 45
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 ADDRESS_RE = re.compile(r'name="address" value="(\d+)"')
 ORDER_PATH_RE = re.compile(r"^/orders/(\d+)/$")
+TWO_FACTOR_PATH = "/accounts/two-factor/"
 CANCEL_LINE_RE = re.compile(r'action="(/backoffice/orders/\d+/lines/\d+/cancel/)"')
 REMOVE_RE = re.compile(r'action="(/cart/items/\d+/remove/)"')
 # Tolerant of the order page's layout: the first pill after the status block's id is the
@@ -181,11 +183,25 @@ class Client:
             raise Aborted(f"no CSRF token on {page.path}")
         return self.go("POST", action, {"csrfmiddlewaretoken": match.group(1), **data})
 
-    def login(self, email: str, password: str) -> None:
+    def login(self, email: str, password: str, *, totp_secret: str | None = None) -> None:
         page = self.go("GET", "/accounts/login/")
         response = self.post_form(page, "/accounts/login/", {"email": email, "password": password})
-        if response.path.startswith("/accounts/login/"):
+        if response.path == TWO_FACTOR_PATH and totp_secret:
+            response = self._second_factor(response, totp_secret)
+        if response.path.startswith(("/accounts/login/", TWO_FACTOR_PATH)):
             raise Aborted(f"could not sign in as {email} (HTTP {response.status_code})")
+
+    def _second_factor(self, page: requests.Response, secret: str) -> requests.Response:
+        """Answer the code step as the authenticator app would. A code is accepted once, so a
+        sign-in within the same 30-second step as the previous one waits for the next step."""
+        totp = pyotp.TOTP(secret)
+        response = page
+        for _ in range(2):
+            response = self.post_form(response, TWO_FACTOR_PATH, {"code": totp.now()})
+            if response.path != TWO_FACTOR_PATH:
+                break
+            time.sleep(totp.interval - time.time() % totp.interval + 0.5)
+        return response
 
 
 class Person(threading.Thread):
@@ -203,10 +219,12 @@ class Person(threading.Thread):
         seed: int,
         traffic: Traffic,
         stop: threading.Event,
+        totp_secret: str | None = None,
     ) -> None:
         super().__init__(name=email, daemon=True)
         self.email = email
         self.password = password
+        self.totp_secret = totp_secret  # shop owners sign in with a second factor
         self.rng = random.Random(seed)
         self.traffic = traffic
         self.stop = stop
@@ -220,7 +238,7 @@ class Person(threading.Thread):
         while not self.stop.is_set():
             try:
                 if not self.signed_in:
-                    self.client.login(self.email, self.password)
+                    self.client.login(self.email, self.password, totp_secret=self.totp_secret)
                     self.signed_in = True
                 self.act()
             except Aborted as exc:
