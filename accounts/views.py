@@ -12,7 +12,7 @@ from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts import exports, forms, ratelimit, selectors
 from accounts import services as account_services
@@ -52,10 +52,10 @@ def _sign_in(request: HttpRequest, user) -> None:
 
 @sensitive_post_parameters("password")
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
     next_url = _safe_next(request)
-    if request.user.is_authenticated and request.method == "GET":
+    if request.user.is_authenticated and request.method in ("GET", "HEAD"):
         return redirect(next_url or settings.LOGIN_REDIRECT_URL)
     form = forms.LoginForm(request.POST or None)
     status = 200
@@ -81,7 +81,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 def login_unlock(request: HttpRequest, token: str) -> HttpResponse:
     """The emailed link: lets this browser sign in to an account under attack."""
     user = account_tokens.read_login_unlock_token(token)
@@ -110,7 +110,7 @@ def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
 
 @sensitive_post_parameters("password1", "password2")
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def register(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("accounts:profile")
@@ -136,12 +136,12 @@ def register(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/auth/register.html", {"form": form})
 
 
-@require_GET
+@require_safe
 def verify_sent(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/verify/sent.html")
 
 
-@require_GET
+@require_safe
 def verify(request: HttpRequest, token: str) -> HttpResponse:
     try:
         account_services.verify_email(token=token)
@@ -159,7 +159,7 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def verify_resend(request: HttpRequest) -> HttpResponse:
     if request.user.is_verified:
         messages.info(request, "Your email address is already verified.")
@@ -246,7 +246,7 @@ def _render_profile(request: HttpRequest, form: forms.ProfileForm, **extra) -> H
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def profile(request: HttpRequest) -> HttpResponse:
     user = request.user
     form = forms.ProfileForm(
@@ -260,7 +260,7 @@ def profile(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def address_add(request: HttpRequest) -> HttpResponse:
     form = forms.AddressForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -271,7 +271,7 @@ def address_add(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def address_edit(request: HttpRequest, pk: int) -> HttpResponse:
     address = selectors.access_address(user=request.user, pk=pk)
     is_default = request.user.default_address_id == address.pk
@@ -324,7 +324,7 @@ def data_export_request(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @login_required
-@require_GET
+@require_safe
 def data_export_download(request: HttpRequest, pk: int) -> FileResponse:
     """Only the export's owner, while it has not expired; anyone else gets a 404."""
     export = exports.get_downloadable_export(user=request.user, export_id=pk)

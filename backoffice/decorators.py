@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 
 from accounts.twofactor import flow as twofactor_flow
 from backoffice.selectors import vendors as vendor_selectors
@@ -29,6 +29,10 @@ def vendor_member_required(view: Callable[..., HttpResponse]) -> Callable[..., H
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         vendor = vendor_selectors.get_vendor_for_member(user=request.user)
         if vendor is None:
+            application = vendor_selectors.get_pending_application(user=request.user)
+            if application is not None:  # applied, not reviewed yet: say so, not a bare 403
+                context = {"application": application, "backoffice_closed": True}
+                return render(request, "backoffice/onboarding/status.html", context, status=403)
             raise PermissionDenied("Only vendor members can open the backoffice.")
         if twofactor_flow.must_verify(request):  # shop owners: a verified second factor
             next_url = request.get_full_path()

@@ -13,7 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from accounts.models import User
 from accounts.twofactor import flow, forms, selectors, services
@@ -82,7 +82,7 @@ def _qr_svg(uri: str) -> str:
 
 @sensitive_post_parameters("code")
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def verify(request: HttpRequest) -> HttpResponse:
     user, pending = _acting_user(request)
     next_url = _next(request)
@@ -130,7 +130,7 @@ def verify(request: HttpRequest) -> HttpResponse:
 
 @sensitive_post_parameters("code")
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def enroll(request: HttpRequest) -> HttpResponse:
     user, pending = _acting_user(request)
     next_url = _next(request)
@@ -169,7 +169,7 @@ def enroll(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @login_required
-@require_GET
+@require_safe
 def recovery_codes(request: HttpRequest) -> HttpResponse:
     context = {"codes": flow.take_recovery_codes_for_display(request), "next": _next(request)}
     return render(request, "accounts/twofactor/recovery_codes.html", context)
@@ -199,7 +199,7 @@ def _confirmed_change(request: HttpRequest, *, template: str, change) -> HttpRes
 @sensitive_post_parameters("password", "code")
 @never_cache
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def disable(request: HttpRequest) -> HttpResponse:
     if selectors.is_required(user=request.user):
         messages.error(
@@ -219,7 +219,7 @@ def disable(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters("password", "code")
 @never_cache
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def regenerate(request: HttpRequest) -> HttpResponse:
     def change() -> HttpResponse:
         codes = services.regenerate_recovery_codes(user=request.user)

@@ -17,3 +17,12 @@ def get_vendor_for_member(*, user: User) -> Vendor | None:
         .order_by("memberships__created_at")
         .first()
     )
+
+
+def get_pending_application(*, user: User) -> Vendor | None:
+    """The shop this user applied to open and staff have not reviewed yet, if any."""
+    return (
+        Vendor.objects.filter(memberships__user=user, status=VendorStatus.PENDING)
+        .order_by("memberships__created_at")
+        .first()
+    )

@@ -4,7 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from backoffice.decorators import vendor_member_required
 from backoffice.selectors import activity as activity_selectors
@@ -14,7 +14,7 @@ from shop.models import Vendor
 PAGE_SIZE = 25
 
 
-@require_GET
+@require_safe
 @vendor_member_required
 def activity_list(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
     if not team_selectors.is_owner(vendor=vendor, user=request.user):

@@ -2,14 +2,14 @@
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from backoffice.decorators import vendor_member_required
 from backoffice.selectors import dashboard as dashboard_selectors
 from shop.models import Vendor
 
 
-@require_GET
+@require_safe
 @vendor_member_required
 def dashboard(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
     context = {

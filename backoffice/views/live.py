@@ -2,7 +2,7 @@
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from backoffice.decorators import vendor_member_required
 from backoffice.selectors import live as live_selectors
@@ -10,7 +10,7 @@ from shop.models import Vendor
 
 
 @vendor_member_required
-@require_GET
+@require_safe
 def orders_badge(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
     context = live_selectors.orders_badge_context(vendor=vendor)
     return render(request, "backoffice/base.html#orders-badge", context)

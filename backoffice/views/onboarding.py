@@ -15,7 +15,7 @@ from shop.models import VendorStatus
 
 
 @verified_email_required(message="Please verify your email address before applying to sell.")
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def apply(request: HttpRequest) -> HttpResponse:
     current = onboarding_services.live_vendor_of(user=request.user)
     if current is not None and current.status != VendorStatus.PENDING:
@@ -53,7 +53,7 @@ def apply(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows what the invitation is for; POST accepts it. Bad links change nothing."""
     try:

@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from backoffice.decorators import vendor_member_required
 from backoffice.forms import orders as order_forms
@@ -26,7 +26,7 @@ def _base_url(request: HttpRequest) -> str:
     return request.build_absolute_uri("/")
 
 
-@require_GET
+@require_safe
 @vendor_member_required
 def order_list(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
     form = order_forms.OrderFilterForm(request.GET)
@@ -38,7 +38,7 @@ def order_list(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
     return render(request, template, context)
 
 
-@require_GET
+@require_safe
 @vendor_member_required
 def order_detail(request: HttpRequest, order_pk: int, *, vendor: Vendor) -> HttpResponse:
     order = order_selectors.access_vendor_order(vendor=vendor, pk=order_pk)

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from backoffice.decorators import vendor_member_required
 from backoffice.forms import products as product_forms
@@ -30,7 +30,7 @@ FORM_TEMPLATE = "backoffice/products/form.html"
 EXPORT_COLUMNS = ("slug", "name", "category", "price", "stock", "active", "description")
 
 
-@require_GET
+@require_safe
 @vendor_member_required
 def product_list(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
     categories = list(product_selectors.list_categories())
@@ -113,7 +113,7 @@ def product_bulk(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
     return redirect(_next_url(request))
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @vendor_member_required
 def product_create(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
     form = product_forms.ProductForm(*_bound(request))
@@ -131,7 +131,7 @@ def product_create(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
     return render(request, FORM_TEMPLATE, context)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @vendor_member_required
 def product_edit(request: HttpRequest, pk: int, *, vendor: Vendor) -> HttpResponse:
     product = product_selectors.get_vendor_product(vendor=vendor, pk=pk)
@@ -170,7 +170,7 @@ class _Echo:
         return value
 
 
-@require_GET
+@require_safe
 @vendor_member_required
 def product_export(request: HttpRequest, *, vendor: Vendor) -> StreamingHttpResponse:
     categories = list(product_selectors.list_categories())
@@ -199,7 +199,7 @@ def _csv_lines(products) -> Iterator[str]:
         )
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @vendor_member_required
 def product_import(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
     form = product_forms.ProductImportForm(*_bound(request))

@@ -5,7 +5,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from backoffice.decorators import vendor_member_required
 from backoffice.forms import reports as report_forms
@@ -21,7 +21,7 @@ DETAIL_TEMPLATE = "backoffice/reports/detail.html"
 STATUS_FRAGMENT = "report-status"
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @vendor_member_required
 def report_list(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
     form = report_forms.ReportForm(
@@ -48,7 +48,7 @@ def report_list(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
     return render(request, LIST_TEMPLATE, context)
 
 
-@require_GET
+@require_safe
 @vendor_member_required
 def report_detail(request: HttpRequest, pk: int, *, vendor: Vendor) -> HttpResponse:
     report = report_selectors.get_vendor_report(vendor=vendor, pk=pk)
@@ -61,7 +61,7 @@ def report_detail(request: HttpRequest, pk: int, *, vendor: Vendor) -> HttpRespo
     return response
 
 
-@require_GET
+@require_safe
 @vendor_member_required
 def report_download(request: HttpRequest, pk: int, *, vendor: Vendor) -> FileResponse:
     """The vendor's own report while it has not expired; 404 for anyone else's."""

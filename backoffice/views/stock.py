@@ -16,7 +16,7 @@ from shop.services import stock as stock_services
 HISTORY_PAGE_SIZE = 25
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @vendor_member_required
 def stock_detail(request: HttpRequest, pk: int, *, vendor: Vendor) -> HttpResponse:
     product = product_selectors.get_vendor_product(vendor=vendor, pk=pk)

@@ -16,7 +16,7 @@ from shop.models import Vendor
 PAGE = "backoffice/team/list.html"
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @vendor_member_required
 def member_list(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
     is_owner = team_selectors.is_owner(vendor=vendor, user=request.user)

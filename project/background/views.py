@@ -5,7 +5,7 @@ import hmac
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from project.background import monitoring
@@ -24,7 +24,7 @@ def _allowed(request: HttpRequest) -> bool:
 
 
 @never_cache
-@require_GET
+@require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
     if not _allowed(request):
         return HttpResponseForbidden("Forbidden\n", content_type="text/plain")

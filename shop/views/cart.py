@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from project.errors import DomainError
 from shop.forms import cart as cart_forms
@@ -21,7 +21,7 @@ from shop.services import cart as cart_services
 PAGE = "shop/cart/detail.html"
 
 
-@require_GET
+@require_safe
 def cart_detail(request: HttpRequest) -> HttpResponse:
     summary = cart_selectors.get_cart_summary(request=request)
     return render(request, PAGE, {"cart": summary})

@@ -4,7 +4,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from project import listings
 from shop.forms.catalogue import ProductFilterForm
@@ -17,7 +17,7 @@ LISTING_TEMPLATE = "shop/catalogue/product_list.html"
 RESULTS_FRAGMENT = "product-results"
 
 
-@require_GET
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     context = {
         "categories": catalogue_selectors.list_categories(),
@@ -27,13 +27,13 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "shop/catalogue/home.html", context)
 
 
-@require_GET
+@require_safe
 def product_list(request: HttpRequest) -> HttpResponse:
     categories = list(catalogue_selectors.list_categories())
     return _listing(request, categories=categories, category=None)
 
 
-@require_GET
+@require_safe
 def category_detail(request: HttpRequest, slug: str) -> HttpResponse:
     categories = list(catalogue_selectors.list_categories())
     category = next((c for c in categories if c.slug == slug), None)
@@ -42,7 +42,7 @@ def category_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return _listing(request, categories=categories, category=category)
 
 
-@require_GET
+@require_safe
 def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     product = catalogue_selectors.get_visible_product(slug=slug)
     return render(request, "shop/catalogue/product_detail.html", {"product": product})

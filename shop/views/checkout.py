@@ -30,7 +30,7 @@ SESSION_ADDRESS_KEY = "checkout_address"
 ADDRESS_FIELDS = ["full_name", "line1", "line2", "city", "postal_code", "country", "phone"]
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @verified_email_required
 def checkout_address(request: HttpRequest) -> HttpResponse:
     cart = cart_selectors.get_cart_summary(request=request)
@@ -62,7 +62,7 @@ def checkout_address(request: HttpRequest) -> HttpResponse:
 
 
 @sensitive_post_parameters("card_number", "cvc")
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @verified_email_required
 def checkout_review(request: HttpRequest) -> HttpResponse:
     cart = cart_selectors.get_cart_summary(request=request)

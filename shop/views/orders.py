@@ -7,7 +7,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from project import ratelimit
 from project.errors import DomainError
@@ -23,7 +23,7 @@ ORDER_PAGE = "shop/orders/detail.html"
 LIVE_FRAGMENT = "order-status"
 
 
-@require_GET
+@require_safe
 @login_required
 def order_list(request: HttpRequest) -> HttpResponse:
     orders = order_selectors.list_orders_for_customer(customer=request.user)
@@ -32,7 +32,7 @@ def order_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, {"page_obj": page})
 
 
-@require_GET
+@require_safe
 @login_required
 def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # htmx (the poll, the resync after a reconnect) wants only the live fragment: no lines.

@@ -187,14 +187,13 @@ DECLINED = "Your card was declined."
 
 
 @pytest.mark.parametrize(
-    ("order_status", "payment", "says", "pill", "step", "pay_now"),
+    ("order_status", "payment", "says", "pill", "pay_now"),
     [
         (
             OrderStatus.PENDING_PAYMENT,
             {"status": PaymentStatus.PENDING, "attempts": 0},
             "Processing your payment…",
-            "Processing",
-            "Now: Processing your payment",
+            "Pending",
             False,
         ),
         (
@@ -202,7 +201,6 @@ DECLINED = "Your card was declined."
             {"status": PaymentStatus.PROCESSING, "attempts": 1},
             "Processing your payment…",
             "Processing",
-            "Now: Processing your payment",
             False,
         ),
         (
@@ -210,8 +208,7 @@ DECLINED = "Your card was declined."
             {"status": PaymentStatus.PROCESSING, "attempts": 2},
             "We are retrying your payment — the processor did not answer. "
             "You will not be charged twice.",
-            "Retrying",
-            "Now: Retrying your payment",
+            "Processing",
             False,
         ),
         (
@@ -219,16 +216,14 @@ DECLINED = "Your card was declined."
             {"status": PaymentStatus.PROCESSING, "attempts": 3, "outcome_unknown_since": True},
             "We are confirming your payment with the processor. You will not be charged twice; "
             "if no charge went through, this page will let you pay again.",
-            "Confirming",
-            "Now: Confirming your payment",
+            "Processing",
             False,
         ),
         (
             OrderStatus.PAID,
             {"status": PaymentStatus.CAPTURED, "attempts": 1},
             "Thank you, your order {number} is confirmed.",
-            "Paid",
-            "Done: Payment received Visa ending 4242",
+            "Captured",
             False,
         ),
         (
@@ -236,8 +231,7 @@ DECLINED = "Your card was declined."
             {"status": PaymentStatus.FAILED, "failure_message": DECLINED},
             f"{DECLINED} Order {{number}} was cancelled and you have not been charged. "
             "Your items are back in your cart.",
-            "Declined",
-            "Stopped: Payment declined Visa ending 4242",
+            "Failed",
             False,
         ),
         (
@@ -249,14 +243,13 @@ DECLINED = "Your card was declined."
             },
             payment_services.PROCESSING_ERROR_MESSAGE,
             "Failed",
-            "Now: Awaiting payment Visa ending 4242",
             True,
         ),
     ],
     ids=["pending", "processing", "retrying", "outcome-unknown", "paid", "declined", "gave-up"],
 )
 def test_the_status_fragment_says_where_the_payment_stands(
-    signed_in, shopper, order_status, payment, says, pill, step, pay_now
+    signed_in, shopper, order_status, payment, says, pill, pay_now
 ):
     order = factories.OrderFactory(customer=shopper, status=order_status)
     if payment.pop("outcome_unknown_since", False):
@@ -267,11 +260,7 @@ def test_the_status_fragment_says_where_the_payment_stands(
     text = visible_text(fragment.text)
 
     assert fragment.text.lstrip().startswith('<div id="order-status"')
-    # One status, a timeline agreeing with it, and a payment box in the same words.
-    headline = f'<span class="pill pill-{order.status}">{order.get_status_display()}</span>'
-    assert f'<p class="order-headline">{headline}</p>' in fragment.text
-    assert "Done: Order placed" in text
-    assert step in text
+    assert f"Order {order.get_status_display()}" in text
     assert f"Payment {pill}" in text
     assert "Card Visa ending 4242" in text
     assert says.format(number=order.number) in text
@@ -300,13 +289,13 @@ def test_an_unknown_outcome_polls_slowly_and_other_payments_in_flight_every_2s(s
 def test_a_shipped_order_shows_its_tracking_in_the_status_fragment(signed_in, shopper):
     order = factories.OrderFactory(customer=shopper, status=OrderStatus.SHIPPED)
     factories.CapturedPaymentFactory(order=order)
-    shipment = factories.ShipmentFactory(order=order, carrier="DHL", tracking_number="JJD001")
+    factories.ShipmentFactory(order=order, carrier="DHL", tracking_number="JJD001")
 
     fragment = signed_in.get(detail_url(order), headers=HTMX)
     text = visible_text(fragment.text)
 
-    assert '<span class="pill pill-shipped">Shipped</span></p>' in fragment.text
-    assert f"Done: Shipped by {shipment.vendor.name} DHL, tracking number JJD001" in text
+    assert "Order Shipped" in text
+    assert "Shipped with DHL, tracking number JJD001" in text
     assert "Thank you" not in text
     assert "hx-trigger" not in fragment.text
 
@@ -319,10 +308,8 @@ def test_a_refunded_order_says_how_much_came_back(signed_in, shopper):
         order=order, status=PaymentStatus.REFUNDED, refunded_amount=Decimal("30.00")
     )
 
-    fragment = signed_in.get(detail_url(order), headers=HTMX)
-    text = visible_text(fragment.text)
+    text = visible_text(signed_in.get(detail_url(order), headers=HTMX).text)
 
-    assert '<span class="pill pill-refunded">Refunded</span></p>' in fragment.text
-    assert "Stopped: Refunded" in text
+    assert "Order Refunded" in text
     assert "€30.00 has been refunded to your card." in text
     assert "Pay now" not in text

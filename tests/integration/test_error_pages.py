@@ -1,0 +1,112 @@
+"""403, 404 and 500 pages in the shop's layout, with a way back, as shown with DEBUG off;
+and a pending vendor's backoffice says the application is under review."""
+
+import pytest
+from django.db import DatabaseError
+from django.urls import include, path
+
+from shop.models import VendorStatus
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def _boom(request):
+    raise DatabaseError("the database is unreachable")
+
+
+# This module doubles as a URLconf: the shop's URLs plus a view that fails.
+urlpatterns = [path("boom/", _boom), path("", include("project.urls"))]
+
+
+@pytest.fixture(autouse=True)
+def _debug_off(settings):
+    settings.DEBUG = False
+
+
+def test_an_unknown_page_is_a_404_in_the_shops_layout_with_search_and_a_way_home(client):
+    response = client.get("/no-such-page/")
+
+    assert response.status_code == 404
+    content = response.content.decode()
+    assert "<title>Page not found · Bazaar</title>" in content
+    assert "We can’t find that page" in content
+    assert 'class="site-header"' in content  # the shop's header, cart and footer
+    assert 'role="search" action="/products/"' in content
+    assert '<a class="button" href="/">Back to the home page</a>' in content
+    assert '<a href="/accounts/login/">Log in</a>' in content
+
+
+def test_a_missing_product_is_a_404_with_the_same_page(client):
+    response = client.get("/p/not-for-sale/")
+
+    assert response.status_code == 404
+    assert "We can’t find that page" in response.content.decode()
+
+
+def test_a_shopper_refused_the_backoffice_sees_a_403_with_the_reason_and_a_way_back(
+    client, shopper
+):
+    client.force_login(shopper)
+
+    response = client.get("/backoffice/")
+
+    assert response.status_code == 403
+    content = response.content.decode()
+    assert "<title>Access denied · Bazaar</title>" in content
+    assert "You don’t have access to this page" in content
+    assert "Only vendor members can open the backoffice." in content
+    assert "You are signed in as shopper@example.com." in content
+    assert '<a class="button" href="/">Back to the home page</a>' in content
+    assert '<a href="/backoffice/apply/">Sell on Bazaar</a>' in content
+
+
+def test_a_pending_vendors_backoffice_explains_the_application_is_under_review(client):
+    membership = factories.VendorMembershipFactory(
+        vendor__name="Fjord & Field", vendor__status=VendorStatus.PENDING
+    )
+    client.force_login(membership.user)
+
+    response = client.get("/backoffice/")
+
+    assert response.status_code == 403
+    content = response.content.decode()
+    assert "<h1>Your shop is under review</h1>" in content
+    assert "Fjord &amp; Field" in content
+    assert "Pending review" in content
+    assert "the backoffice is not open yet" in content
+    assert '<a href="/">Back to the shop</a>' in content
+
+
+def test_a_rejected_applicant_gets_the_plain_403(client):
+    membership = factories.VendorMembershipFactory(vendor__status=VendorStatus.REJECTED)
+    client.force_login(membership.user)
+
+    response = client.get("/backoffice/orders/")
+
+    assert response.status_code == 403
+    assert "You don’t have access to this page" in response.content.decode()
+
+
+def test_a_server_error_page_renders_even_when_the_database_and_context_processors_fail(
+    client, settings, monkeypatch
+):
+    settings.ROOT_URLCONF = __name__
+    client.raise_request_exception = False
+
+    def broken(*args, **kwargs):
+        raise DatabaseError("no database")
+
+    monkeypatch.setattr("shop.context_processors.cart_summary", broken)
+    monkeypatch.setattr("backoffice.context_processors.backoffice_vendor", broken)
+    monkeypatch.setattr("django.db.backends.base.base.BaseDatabaseWrapper.cursor", broken)
+
+    response = client.get("/boom/")
+
+    assert response.status_code == 500
+    content = response.content.decode()
+    assert "<title>Something went wrong · Bazaar</title>" in content
+    assert "Something went wrong on our side" in content
+    assert '<a class="button" href="/">Back to the home page</a>' in content
+    assert 'action="/products/"' in content
+    assert '<a href="/accounts/login/">Log in</a>' in content
