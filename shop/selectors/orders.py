@@ -1,10 +1,13 @@
 """Order reads, scoped to the shopper who placed them."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import (
     CharField,
     Count,
+    F,
     FilteredRelation,
     OuterRef,
     Prefetch,
@@ -12,12 +15,20 @@ from django.db.models import (
     QuerySet,
     Subquery,
 )
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast, Coalesce, JSONObject
 from django.shortcuts import get_object_or_404
 
 from accounts.models import User
 from project.events.models import AggregateSequence
-from shop.models import Order, OrderLine, OrderStatus, Payment, PaymentStatus
+from shop.models import (
+    LineStatus,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Payment,
+    PaymentStatus,
+    Shipment,
+)
 from shop.services import payments as payment_services
 
 PAID_STATUSES = (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.COMPLETED)
@@ -81,6 +92,111 @@ class OrderState:
             return "captured"
         return "refunding"  # charged for an order that no longer wants it: given back
 
+    @property
+    def payment_label(self) -> str:
+        """The payment box's word for the latest payment, agreeing with the order's status."""
+        return {
+            "processing": "Processing",
+            "retrying": "Retrying",
+            "confirming": "Confirming",
+            "captured": "Paid",
+            "declined": "Declined",
+            "failed": "Failed",
+            "refunded": "Refunded",
+            "refunding": "Refunding",
+        }.get(self.payment_progress, "")
+
+    @property
+    def timeline(self) -> list["TimelineStep"]:
+        """Placed, paid, shipped by each shop (carrier and tracking), then how it ended."""
+        order, status = self.order, self.order.status
+        steps = [TimelineStep("Order placed", when=order.created_at, state=DONE)]
+        progress = self.payment_progress
+        paid = status in PAID_STATUSES or progress in ("refunded", "refunding")
+        if paid:
+            steps.append(TimelineStep("Payment received", detail=self._card, state=DONE))
+        elif status == OrderStatus.PENDING_PAYMENT:
+            waiting = {
+                "processing": "Processing your payment",
+                "retrying": "Retrying your payment",
+                "confirming": "Confirming your payment",
+            }.get(progress, "Awaiting payment")
+            steps.append(TimelineStep(waiting, detail=self._card, state=CURRENT))
+        elif progress == "declined":
+            steps.append(TimelineStep("Payment declined", detail=self._card, state=FAILED))
+        ended = status in (OrderStatus.CANCELLED, OrderStatus.REFUNDED)
+        shipped_by = {shipment.vendor_name: shipment for shipment in self.shipments}
+        for shop in self.shops if not ended else list(shipped_by):
+            shipment = shipped_by.get(shop)
+            if shipment is not None:
+                detail = f"{shipment.carrier}, tracking number {shipment.tracking_number}"
+                steps.append(TimelineStep(f"Shipped by {shop}", detail, shipment.shipped_at, DONE))
+            else:
+                preparing = status == OrderStatus.PAID
+                detail = "Preparing your items" if preparing else ""
+                steps.append(
+                    TimelineStep(
+                        f"Shipped by {shop}", detail, state=CURRENT if preparing else UPCOMING
+                    )
+                )
+        if status == OrderStatus.COMPLETED:
+            steps.append(TimelineStep("Delivered", when=order.updated_at, state=DONE))
+        elif status == OrderStatus.CANCELLED:
+            steps.append(
+                TimelineStep("Cancelled", order.cancel_reason, when=order.updated_at, state=FAILED)
+            )
+        elif status == OrderStatus.REFUNDED:
+            steps.append(TimelineStep("Refunded", when=order.updated_at, state=FAILED))
+        else:
+            steps.append(TimelineStep("Delivered", state=UPCOMING))
+        return steps
+
+    @property
+    def shops(self) -> list[str]:
+        """The shops on this order, by name: those that shipped (in the order they did),
+        then those with items still to ship."""
+        shipped = list(dict.fromkeys(shipment.vendor_name for shipment in self.shipments))
+        waiting = getattr(self.order, "shop_names", None) or []
+        return shipped + [name for name in waiting if name not in shipped]
+
+    @property
+    def shipments(self) -> list["ShipmentView"]:
+        return [
+            ShipmentView(
+                vendor_name=row["vendor"],
+                carrier=row["carrier"],
+                tracking_number=row["tracking_number"],
+                shipped_at=datetime.fromisoformat(row["shipped_at"]),
+            )
+            for row in getattr(self.order, "shipment_rows", None) or []
+        ]
+
+    @property
+    def _card(self) -> str:
+        payment = self.latest_payment
+        if payment is None or not payment.card_last4:
+            return ""
+        return f"{payment.card_brand} ending {payment.card_last4}"
+
+
+DONE, CURRENT, UPCOMING, FAILED = "done", "current", "upcoming", "failed"
+
+
+@dataclass(frozen=True)
+class TimelineStep:
+    title: str
+    detail: str = ""
+    when: datetime | None = None
+    state: str = UPCOMING
+
+
+@dataclass(frozen=True)
+class ShipmentView:
+    vendor_name: str
+    carrier: str
+    tracking_number: str
+    shipped_at: datetime
+
 
 def access_order_state(*, user: User, pk: int, with_lines: bool = False) -> OrderState:
     """The user's own order (anyone else's is a 404) as one consistent state, with its lines
@@ -104,22 +220,39 @@ def _with_state(queryset: QuerySet[Order]) -> QuerySet[Order]:
     A capture or a decline changes the order and its payment in one commit, and an event's
     number commits with its change: separate queries (in READ COMMITTED, as the event
     dispatcher's transaction is) could straddle such a commit and show a paid order as awaiting
-    payment. Shipments come after, but show only once the order is shipped, when no more can
-    be added; lines never change.
+    payment. The timeline's shops (`shop_names`) and shipments (`shipment_rows`) are read in
+    the same statement, so a shop's shipment shows with the event that recorded it.
     """
     latest_payment = Payment.objects.filter(order=OuterRef("pk")).order_by("-created_at", "-id")
     sequence = AggregateSequence.objects.filter(
         aggregate_type=Order._meta.label_lower,
         aggregate_id=Cast(OuterRef("pk"), CharField()),
     )
-    return (
-        queryset.annotate(
-            latest_payment=FilteredRelation(
-                "payments",
-                condition=Q(payments__pk=Subquery(latest_payment.values("pk")[:1])),
-            ),
-            live_seq=Coalesce(Subquery(sequence.values("last_sequence")[:1]), 0),
-        )
-        .select_related("latest_payment")
-        .prefetch_related("shipments")
+    shops = (
+        OrderLine.objects.filter(order=OuterRef("pk"))
+        .exclude(status=LineStatus.CANCELLED)
+        .values("vendor__name")
+        .distinct()
+        .order_by("vendor__name")
     )
+    shipments = (
+        Shipment.objects.filter(order=OuterRef("pk"))
+        .order_by("shipped_at", "id")
+        .values(
+            row=JSONObject(
+                vendor=F("vendor__name"),
+                carrier=F("carrier"),
+                tracking_number=F("tracking_number"),
+                shipped_at=F("shipped_at"),
+            )
+        )
+    )
+    return queryset.annotate(
+        latest_payment=FilteredRelation(
+            "payments",
+            condition=Q(payments__pk=Subquery(latest_payment.values("pk")[:1])),
+        ),
+        live_seq=Coalesce(Subquery(sequence.values("last_sequence")[:1]), 0),
+        shop_names=ArraySubquery(shops),
+        shipment_rows=ArraySubquery(shipments),
+    ).select_related("latest_payment")

@@ -1,6 +1,7 @@
 """Live pages in a real browser: uvicorn (ASGI, channels-redis), a `run_dispatcher` process,
 and a shopper and a vendor watching the same order from two browser contexts."""
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -126,19 +127,24 @@ def test_shopper_and_vendor_see_the_payment_without_reloading(
         status = shopper_page.locator("#order-status")
         expect(status).to_contain_text("Processing your payment…")
         expect(status).to_contain_text("Awaiting payment")
-        expect(status.get_by_role("definition").filter(has_text="Pending")).to_have_count(1)
+        expect(status.locator(".order-headline")).to_have_text("Awaiting payment")
+        expect(status.locator(".payment-box .pill")).to_have_text("Processing")
         # Awaiting payment: not in the vendor's list (nothing to do yet), counter empty.
         expect(vendor_page.locator(f"#order-row-{order.pk}")).to_have_count(0)
         expect(vendor_page.locator("#orders-badge")).to_have_text("")
 
         run_payment_task(shop_data["payment"])
 
-        # The whole status area flips at once: order status, payment pill and message.
+        # The whole status area flips at once: order status, timeline, payment box and message.
         expect(status).to_contain_text(
             f"Thank you, your order {order.number} is confirmed.", timeout=LIVE_TIMEOUT
         )
-        expect(status.locator(".pill-paid")).to_have_text("Paid")
-        expect(status.locator(".pill-captured")).to_have_text("Captured")
+        expect(status.locator(".order-headline")).to_have_text("Paid")
+        expect(status.locator(".payment-box .pill")).to_have_text("Paid")
+        expect(status.locator(".timeline-done")).to_have_text(
+            [re.compile("Order placed"), re.compile("Payment received")]
+        )
+        expect(status.locator(".timeline-current")).to_contain_text("Shipped by Oak & Iron")
         expect(status).not_to_contain_text("Processing your payment")
         row = vendor_page.locator("#order-rows tr").first
         expect(row).to_have_id(f"order-row-{order.pk}", timeout=LIVE_TIMEOUT)
@@ -200,7 +206,10 @@ def test_pages_catch_up_after_the_websocket_drops(
         asgi_server.start()  # same port; the pages reconnect by themselves and re-sync
         status = shopper_page.locator("#order-status")
         expect(status).to_contain_text("Shipped", timeout=LIVE_TIMEOUT * 2)
-        expect(status).to_contain_text("Shipped with DHL, tracking number TRACK123")
+        expect(status.locator(".timeline-done").last).to_contain_text("Shipped by Oak & Iron")
+        expect(status.locator(".timeline-done").last).to_contain_text(
+            "DHL, tracking number TRACK123"
+        )
         expect(vendor_page.locator(f"#order-row-{order.pk}")).to_contain_text(
             "Shipped", timeout=LIVE_TIMEOUT * 2
         )
@@ -263,7 +272,8 @@ def test_a_retry_shows_while_live_and_pay_now_arrives_live_and_pays(
         expect(status).to_contain_text(
             payment_services.PROCESSING_ERROR_MESSAGE, timeout=LIVE_TIMEOUT
         )
-        expect(status.locator(".pill-failed")).to_have_text("Failed")
+        expect(status.locator(".payment-box .pill")).to_have_text("Failed")
+        expect(status.locator(".order-headline")).to_have_text("Awaiting payment")
         assert not_reloaded(page)
         status.get_by_label("Card number").fill("4242 4242 4242 4242")
         status.get_by_label("Expiry (MM/YY)").fill("12/40")

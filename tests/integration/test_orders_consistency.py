@@ -30,7 +30,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 AWAITING = '<span class="pill pill-pending_payment">Awaiting payment</span>'
 PROCESSING = '<span class="pill pill-processing">Processing</span>'
 PAID = '<span class="pill pill-paid">Paid</span>'
-CAPTURED = '<span class="pill pill-captured">Captured</span>'
+CAPTURED = '<span class="pill pill-captured">Paid</span>'
 
 
 @pytest.fixture(autouse=True)
@@ -110,6 +110,10 @@ def test_the_order_its_latest_payment_and_its_event_number_are_one_statement(ord
     (statement,) = reading_payments
     assert 'FROM "shop_order"' in statement
     assert '"events_aggregatesequence"' in statement
+    # The timeline's shops and shipments too: a shipment shows with the event that recorded it.
+    assert '"shop_shipment"' in statement
+    assert '"shop_orderline"' in statement
+    assert not [q for q in queries if 'FROM "shop_shipment"' in q["sql"] and q["sql"] != statement]
 
 
 def received(group: str, publish: Callable[[], None]) -> str:

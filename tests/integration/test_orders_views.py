@@ -187,13 +187,14 @@ DECLINED = "Your card was declined."
 
 
 @pytest.mark.parametrize(
-    ("order_status", "payment", "says", "pill", "pay_now"),
+    ("order_status", "payment", "says", "pill", "step", "pay_now"),
     [
         (
             OrderStatus.PENDING_PAYMENT,
             {"status": PaymentStatus.PENDING, "attempts": 0},
             "Processing your payment…",
-            "Pending",
+            "Processing",
+            "Now: Processing your payment",
             False,
         ),
         (
@@ -201,6 +202,7 @@ DECLINED = "Your card was declined."
             {"status": PaymentStatus.PROCESSING, "attempts": 1},
             "Processing your payment…",
             "Processing",
+            "Now: Processing your payment",
             False,
         ),
         (
@@ -208,7 +210,8 @@ DECLINED = "Your card was declined."
             {"status": PaymentStatus.PROCESSING, "attempts": 2},
             "We are retrying your payment — the processor did not answer. "
             "You will not be charged twice.",
-            "Processing",
+            "Retrying",
+            "Now: Retrying your payment",
             False,
         ),
         (
@@ -216,14 +219,16 @@ DECLINED = "Your card was declined."
             {"status": PaymentStatus.PROCESSING, "attempts": 3, "outcome_unknown_since": True},
             "We are confirming your payment with the processor. You will not be charged twice; "
             "if no charge went through, this page will let you pay again.",
-            "Processing",
+            "Confirming",
+            "Now: Confirming your payment",
             False,
         ),
         (
             OrderStatus.PAID,
             {"status": PaymentStatus.CAPTURED, "attempts": 1},
             "Thank you, your order {number} is confirmed.",
-            "Captured",
+            "Paid",
+            "Done: Payment received Visa ending 4242",
             False,
         ),
         (
@@ -231,7 +236,8 @@ DECLINED = "Your card was declined."
             {"status": PaymentStatus.FAILED, "failure_message": DECLINED},
             f"{DECLINED} Order {{number}} was cancelled and you have not been charged. "
             "Your items are back in your cart.",
-            "Failed",
+            "Declined",
+            "Stopped: Payment declined Visa ending 4242",
             False,
         ),
         (
@@ -243,13 +249,14 @@ DECLINED = "Your card was declined."
             },
             payment_services.PROCESSING_ERROR_MESSAGE,
             "Failed",
+            "Now: Awaiting payment Visa ending 4242",
             True,
         ),
     ],
     ids=["pending", "processing", "retrying", "outcome-unknown", "paid", "declined", "gave-up"],
 )
 def test_the_status_fragment_says_where_the_payment_stands(
-    signed_in, shopper, order_status, payment, says, pill, pay_now
+    signed_in, shopper, order_status, payment, says, pill, step, pay_now
 ):
     order = factories.OrderFactory(customer=shopper, status=order_status)
     if payment.pop("outcome_unknown_since", False):
@@ -260,7 +267,11 @@ def test_the_status_fragment_says_where_the_payment_stands(
     text = visible_text(fragment.text)
 
     assert fragment.text.lstrip().startswith('<div id="order-status"')
-    assert f"Order {order.get_status_display()}" in text
+    # One status, a timeline agreeing with it, and a payment box in the same words.
+    headline = f'<span class="pill pill-{order.status}">{order.get_status_display()}</span>'
+    assert f'<p class="order-headline">{headline}</p>' in fragment.text
+    assert "Done: Order placed" in text
+    assert step in text
     assert f"Payment {pill}" in text
     assert "Card Visa ending 4242" in text
     assert says.format(number=order.number) in text
@@ -289,13 +300,13 @@ def test_an_unknown_outcome_polls_slowly_and_other_payments_in_flight_every_2s(s
 def test_a_shipped_order_shows_its_tracking_in_the_status_fragment(signed_in, shopper):
     order = factories.OrderFactory(customer=shopper, status=OrderStatus.SHIPPED)
     factories.CapturedPaymentFactory(order=order)
-    factories.ShipmentFactory(order=order, carrier="DHL", tracking_number="JJD001")
+    shipment = factories.ShipmentFactory(order=order, carrier="DHL", tracking_number="JJD001")
 
     fragment = signed_in.get(detail_url(order), headers=HTMX)
     text = visible_text(fragment.text)
 
-    assert "Order Shipped" in text
-    assert "Shipped with DHL, tracking number JJD001" in text
+    assert '<span class="pill pill-shipped">Shipped</span></p>' in fragment.text
+    assert f"Done: Shipped by {shipment.vendor.name} DHL, tracking number JJD001" in text
     assert "Thank you" not in text
     assert "hx-trigger" not in fragment.text
 
@@ -308,8 +319,10 @@ def test_a_refunded_order_says_how_much_came_back(signed_in, shopper):
         order=order, status=PaymentStatus.REFUNDED, refunded_amount=Decimal("30.00")
     )
 
-    text = visible_text(signed_in.get(detail_url(order), headers=HTMX).text)
+    fragment = signed_in.get(detail_url(order), headers=HTMX)
+    text = visible_text(fragment.text)
 
-    assert "Order Refunded" in text
+    assert '<span class="pill pill-refunded">Refunded</span></p>' in fragment.text
+    assert "Stopped: Refunded" in text
     assert "€30.00 has been refunded to your card." in text
     assert "Pay now" not in text

@@ -63,7 +63,7 @@ def test_the_poll_gets_the_whole_status_fragment_until_and_when_the_payment_sett
     assert "<html" not in waiting.text
     assert "Processing your payment…" in waiting.text
     assert '<span class="pill pill-pending_payment">Awaiting payment</span>' in waiting.text
-    assert '<span class="pill pill-pending">Pending</span>' in waiting.text
+    assert '<span class="pill pill-pending">Processing</span>' in waiting.text
     assert 'hx-trigger="every 2s"' in waiting.text
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -76,7 +76,7 @@ def test_the_poll_gets_the_whole_status_fragment_until_and_when_the_payment_sett
     assert settled.text.lstrip().startswith('<div id="order-status"')
     assert f"Thank you, your order {processing.order.number} is confirmed." in settled.text
     assert '<span class="pill pill-paid">Paid</span>' in settled.text
-    assert '<span class="pill pill-captured">Captured</span>' in settled.text
+    assert '<span class="pill pill-captured">Paid</span>' in settled.text
     assert "hx-trigger" not in settled.text
     assert "Pay now" not in settled.text
 

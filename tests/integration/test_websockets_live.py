@@ -100,11 +100,42 @@ def test_shopper_receives_their_order_flipping_to_paid(shopper, vendor):
     assert message.strip().startswith('<div id="order-status"')
     assert message.count(' id="') == 1
     assert '<span class="pill pill-paid">Paid</span>' in message
-    assert '<span class="pill pill-captured">Captured</span>' in message
+    assert '<span class="pill pill-captured">Paid</span>' in message
     assert f"Thank you, your order {order.number} is confirmed." in message
     assert "<form" not in message
     assert "hx-trigger" not in message
     assert seq(message, "order-status") == 2  # OrderPlaced was 1
+
+
+def status_and_payment(message: str) -> tuple[str, str]:
+    """The order's status (the headline) and the payment box's word, as the shopper reads them."""
+    status = re.search(r'<p class="order-headline"><span class="pill[^"]*">([^<]+)<', message)
+    payment = re.search(r"<dt>Payment</dt>\s*<dd><span class=\"pill[^\"]*\">([^<]+)<", message)
+    return status.group(1), payment.group(1)
+
+
+def test_a_capture_pushed_live_says_paid_in_the_status_the_timeline_and_the_payment_box(
+    shopper, vendor
+):
+    order = live_orders.order_awaiting_payment(customer=shopper, vendor=vendor)
+
+    message = watch_order(order, shopper, lambda: live_orders.capture(order))
+
+    assert status_and_payment(message) == ("Paid", "Paid")
+    assert "Payment received" in message
+    assert f"Shipped by {vendor.name}" in message
+    assert "Preparing your items" in message
+
+
+def test_a_decline_pushed_live_says_cancelled_and_declined_together(shopper, vendor):
+    order = live_orders.order_awaiting_payment(customer=shopper, vendor=vendor)
+
+    messages = watch_order(order, shopper, lambda: live_orders.decline(order))
+
+    assert status_and_payment(messages) == ("Cancelled", "Declined")
+    assert "Payment declined" in messages
+    assert "Your card was declined. Order" in messages
+    assert "Pay now" not in messages
 
 
 def test_the_live_message_is_the_fragment_the_poll_and_the_resync_get(shopper, vendor):
