@@ -5,7 +5,7 @@
 # This script is the process manager of `make run`: every process runs in a supervise loop
 # that starts it again a second after it exits, whatever killed it. Each worker
 # (`manage.py run_worker <queue>`) supervises its own cluster in turn, and its processes die
-# with it. Ctrl+C (or SIGTERM) stops everything: SIGTERM to each process, up to 15 s for
+# with it. Ctrl+C, SIGTERM or SIGHUP stops everything: SIGTERM to each process, up to 15 s for
 # running tasks to finish (an unfinished one is redelivered later), then SIGKILL.
 set -euo pipefail
 host="${1:-127.0.0.1}"
@@ -36,7 +36,7 @@ supervise() {
 }
 
 stop_all() {
-  trap - EXIT INT TERM
+  trap - EXIT INT TERM HUP
   local name alive
   for name in "${!loops[@]}"; do kill -TERM "${loops[$name]}" 2>/dev/null || true; done
   for _ in $(seq 150); do
@@ -52,7 +52,10 @@ stop_all() {
   for name in "${!loops[@]}"; do kill -KILL "${loops[$name]}" 2>/dev/null || true; done
 }
 trap stop_all EXIT
-trap 'exit 130' INT TERM
+# SIGTERM (a supervisor, an IDE, `timeout`) and SIGHUP (a closed terminal) stop everything
+# exactly as Ctrl+C does: the EXIT trap runs stop_all.
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
 
 for queue in "${queues[@]}"; do
   supervise "worker $queue" "var/worker-$queue.log" "$py" manage.py run_worker "$queue" &
