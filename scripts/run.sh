@@ -12,7 +12,9 @@ host="${1:-127.0.0.1}"
 port="${2:-8000}"
 py=.venv/bin/python
 queues=(critical emails analytics default)
-mkdir -p var
+# The workers' logs live beside the embedded default's data (var/ unless BAZAAR_VAR_DIR says).
+var_dir="${BAZAAR_VAR_DIR:-var}"
+mkdir -p "$var_dir"
 # The site's origin, for the CSP's connect-src and the websocket Origin check (any port).
 export SITE_URL="${SITE_URL:-http://$host:$port}"
 
@@ -58,7 +60,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
 for queue in "${queues[@]}"; do
-  supervise "worker $queue" "var/worker-$queue.log" "$py" manage.py run_worker "$queue" &
+  supervise "worker $queue" "$var_dir/worker-$queue.log" "$py" manage.py run_worker "$queue" &
   loops[$queue]=$!
 done
 # --no-proxy-headers: the client address is Bazaar's to decide (TRUSTED_PROXIES), not uvicorn's.
