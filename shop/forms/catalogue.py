@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django import forms
+from django.forms.forms import NON_FIELD_ERRORS
 
 from shop.models import Category, Vendor
 from shop.selectors import catalogue as catalogue_selectors
@@ -12,6 +13,11 @@ SORT_CHOICES = [
     ("price_asc", "Price: low to high"),
     ("price_desc", "Price: high to low"),
 ]
+
+
+# Every price problem (a bound, or the range) is shown in one place beside the price fields.
+PRICE_PROBLEMS_ID = "filter-price-problems"
+PRICE_ERROR_KEYS = ("min_price", "max_price", NON_FIELD_ERRORS)
 
 
 def _price_field(label: str) -> forms.DecimalField:
@@ -28,7 +34,14 @@ def _price_field(label: str) -> forms.DecimalField:
             "max_whole_digits": f"{label} is too large.",
             "max_decimal_places": f"{label} can have at most 2 decimal places.",
         },
-        widget=forms.NumberInput(attrs={"min": "0", "step": "0.01", "inputmode": "decimal"}),
+        widget=forms.NumberInput(
+            attrs={
+                "min": "0",
+                "step": "0.01",
+                "inputmode": "decimal",
+                "aria-describedby": PRICE_PROBLEMS_ID,
+            }
+        ),
     )
 
 
@@ -106,13 +119,19 @@ class ProductFilterForm(forms.Form):
             "sort": data.get("sort") or catalogue_selectors.DEFAULT_SORT,
         }
 
+    def price_problems(self) -> list[str]:
+        """What is wrong with the price range, shown beside the price fields."""
+        return [error for key in PRICE_ERROR_KEYS for error in self.errors.get(key, [])]
+
     def problems(self) -> list[tuple[str, str]]:
-        """Every problem with the submitted filters: (element id, sentence) pairs for the page.
+        """The other problems with the submitted filters: (element id, sentence) pairs.
 
         The id matches the `aria-describedby` Django puts on the invalid input.
         """
         problems = []
         for name, errors in self.errors.items():
+            if name in PRICE_ERROR_KEYS:
+                continue
             element_id = f"{self[name].auto_id}_error" if name in self.fields else ""
             problems.append((element_id, " ".join(errors)))
         return problems

@@ -4,7 +4,9 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
+from django_htmx.http import push_url, reswap
 
 from project import listings
 from shop.forms.catalogue import ProductFilterForm
@@ -15,6 +17,7 @@ PAGE_SIZE = 24
 HOME_GRID_SIZE = 8
 LISTING_TEMPLATE = "shop/catalogue/product_list.html"
 RESULTS_FRAGMENT = "product-results"
+PRICE_PROBLEMS = "filter-price-problems"
 
 
 @require_safe
@@ -51,12 +54,25 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
 def _listing(
     request: HttpRequest, *, categories: list[Category], category: Category | None
 ) -> HttpResponse:
-    """One listing for search results and category pages; htmx gets only the results grid."""
+    """One listing for search results and category pages; htmx gets only the results grid.
+
+    The grid's fragment also brings, out of band, what else on the page names the search:
+    the heading, the document's title, the header's search box and the price problems.
+    """
     vendors = list(catalogue_selectors.list_vendors())
     form = ProductFilterForm(
         request.GET, categories=categories, vendors=vendors, auto_id="filter-%s"
     )
     filters = form.filters()
+    swap_oob = bool(request.htmx and request.htmx.target == RESULTS_FRAGMENT)
+    price_problems = form.price_problems()
+    if swap_oob and price_problems:
+        # The results on screen stay as they are until the price range makes sense.
+        context = {"price_problems": price_problems, "swap_oob": True}
+        response = render(request, f"{LISTING_TEMPLATE}#{PRICE_PROBLEMS}", context)
+        push_url(reswap(response, "none"), False)
+        patch_vary_headers(response, ("HX-Request", "HX-Target"))
+        return response
     if category is not None:
         filters["category"] = category
     products = catalogue_selectors.search_products(**filters)
@@ -67,6 +83,8 @@ def _listing(
     context = {
         "form": form,
         "problems": form.problems(),
+        "price_problems": price_problems,
+        "swap_oob": swap_oob,
         "filters": filters,
         "category": category,
         "categories": categories,
@@ -87,6 +105,8 @@ def _listing(
 
 
 def _heading(*, category: Category | None, query: str) -> str:
+    if category is not None and query:
+        return f"Results for “{query}” in {category.name}"
     if category is not None:
         return category.name
     if query:

@@ -89,7 +89,7 @@ def test_category_page_is_the_listing_filtered_to_that_category(client):
     response = client.get(kitchen.get_absolute_url(), {"sort": "price_asc"})
 
     assert response.status_code == 200
-    assert "<h1>Kitchen</h1>" in response.content.decode()
+    assert '<h1 id="listing-heading">Kitchen</h1>' in response.content.decode()
     assert _names(response) == ["Pot", "Pan"]
 
 
@@ -334,6 +334,81 @@ def test_category_page_serves_its_fragment_too(client):
 
     response = client.get(kitchen.get_absolute_url(), {"q": "pan"}, headers=HTMX_HEADERS)
 
-    assert "<html" not in response.content.decode()
+    content = response.content.decode()
+    assert "<html" not in content
     assert _names(response) == ["Pan"]
     assert response.headers["HX-Push-Url"] == "/c/kitchen/?q=pan"
+    assert "<title>Results for “pan” in Kitchen · Bazaar</title>" in content
+
+
+def test_htmx_search_fragment_updates_heading_title_and_header_search_box(client):
+    _product("Blue Lamp")
+
+    response = client.get(LIST_URL, {"q": "lamp"}, headers=HTMX_HEADERS)
+
+    content = response.content.decode()
+    assert "<title>Results for “lamp” · Bazaar</title>" in content
+    assert '<h1 id="listing-heading" hx-swap-oob="true">Results for “lamp”</h1>' in content
+    header_box = re.search(r'<input id="header-search-q"[^>]*>', content).group(0)
+    assert 'value="lamp"' in header_box
+    assert 'hx-swap-oob="true"' in header_box
+    # A price problem shown earlier is cleared.
+    assert re.search(
+        r'<div id="filter-price-problems"[^>]*hx-swap-oob="innerHTML">\s*</div>', content
+    )
+    assert _names(response) == ["Blue Lamp"]
+
+
+def test_full_page_sends_nothing_out_of_band(client):
+    _product("Blue Lamp")
+
+    content = client.get(LIST_URL, {"q": "lamp"}).content.decode()
+
+    assert "hx-swap-oob" not in content
+    assert content.count("<title>") == 1
+    assert '<h1 id="listing-heading">Results for “lamp”</h1>' in content
+    assert re.search(r'<input id="header-search-q"[^>]*value="lamp"', content)
+
+
+def test_htmx_minimum_above_maximum_shows_the_message_and_leaves_the_results(client):
+    _product("Cheap", price=Decimal("4.00"))
+
+    response = client.get(
+        LIST_URL, {"q": "cheap", "min_price": "50", "max_price": "10"}, headers=HTMX_HEADERS
+    )
+
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert response.headers["HX-Reswap"] == "none"
+    assert response.headers["HX-Push-Url"] == "false"
+    assert re.search(
+        r'<div id="filter-price-problems" class="price-problems" role="alert" '
+        r'hx-swap-oob="innerHTML">\s*'
+        r"<p>Minimum price cannot be more than the maximum price.</p>\s*</div>",
+        content,
+    )
+    # Nothing else: the grid, the heading and the title on screen stay as they are.
+    assert 'id="product-results"' not in content
+    assert "<title>" not in content
+    assert "listing-heading" not in content
+
+
+def test_minimum_above_maximum_is_shown_beside_the_price_fields_with_the_filters_open(client):
+    _product("Cheap", price=Decimal("4.00"))
+
+    content = client.get(LIST_URL, {"min_price": "50", "max_price": "10"}).content.decode()
+
+    assert '<details class="filters-panel" open>' in content
+    fieldset = re.search(r"<fieldset>.*?</fieldset>", content, re.S).group(0)
+    assert "<p>Minimum price cannot be more than the maximum price.</p>" in fieldset
+    assert 'aria-describedby="filter-price-problems"' in fieldset
+    assert "Some filters could not be applied" not in content
+
+
+def test_filters_are_folded_when_nothing_needs_fixing(client):
+    _product("Cheap")
+
+    content = client.get(LIST_URL, {"q": "cheap"}).content.decode()
+
+    assert '<details class="filters-panel">' in content
+    assert '<summary class="filters-toggle">Filters</summary>' in content
