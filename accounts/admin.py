@@ -4,6 +4,7 @@ from django.db.models import Count
 
 from accounts.models import Address, DataExport, User
 from accounts.twofactor import services as twofactor_services
+from project.audit import admin_hooks
 from shop.models import VendorMembership
 
 
@@ -62,6 +63,8 @@ class UserAdmin(DjangoUserAdmin):
             for user in queryset
             if twofactor_services.reset_by_staff(user=user, acting_user=request.user)
         ]
+        for user in reset:
+            admin_hooks.log_staff_action(request, user, "Two-factor sign-in reset.")
         self.message_user(
             request,
             f"Two-factor sign-in reset for {len(reset)} account(s); they set it up again "

@@ -374,10 +374,10 @@ if env("EMAIL_HOST"):
         }
     }
 else:
-    # Embedded default: every email is a file a developer can open.
+    # Embedded default: every email is a file a developer can open (an .eml and an .html copy).
     MAILERS = {
         "default": {
-            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "BACKEND": "project.background.mail_files.EmailBackend",
             "OPTIONS": {"file_path": str(VAR_DIR / "mail")},
         }
     }

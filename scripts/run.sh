@@ -70,6 +70,12 @@ supervise web /dev/stdout "$py" -m uvicorn project.asgi:application \
   --host "$host" --port "$port" --log-level warning --no-proxy-headers --no-access-log &
 loops[web]=$!
 
+# Without EMAIL_HOST every email is a file (project.background.mail_files): say where.
+if [ -n "${EMAIL_HOST:-}" ]; then
+  mail_note="Emails are sent through $EMAIL_HOST."
+else
+  mail_note="Emails are written to $(realpath -m "${BAZAAR_VAR_DIR:-var}/mail")/ (an .eml and an .html copy each)."
+fi
 cat <<MSG
 
   Bazaar is running at http://$host:$port/
@@ -77,8 +83,9 @@ cat <<MSG
     shopper@example.com   a shopper with a saved address
     vendor@example.com    member of the first vendor (backoffice at /backoffice/)
     staff@example.com     staff and superuser (admin at /admin/)
-  Emails are written to var/mail/. The task workers log
-  to var/worker-<queue>.log; the server or a worker that stops is started again.
+  $mail_note
+  The task workers log to var/worker-<queue>.log; the server or a worker that stops is
+  started again.
   Test cards: 4242 4242 4242 4242 approves, 4000 0000 0000 0002 is declined.
   Press Ctrl+C to stop.
 

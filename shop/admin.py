@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from backoffice.forms import products as product_forms
 from backoffice.services import onboarding as onboarding_services
 from project import files
+from project.audit import admin_hooks
 from project.errors import DomainError
 from shop.models import (
     Cart,
@@ -136,6 +137,9 @@ class VendorAdmin(admin.ModelAdmin):
         except DomainError as exc:
             self.message_user(request, f"{vendor.name}: {exc.message}", messages.ERROR)
             return False
+        admin_hooks.log_staff_action(
+            request, vendor, f"{done.capitalize()}" + (f": {note}" if note else "") + "."
+        )
         self.message_user(request, f"{vendor.name} is {done}; the owner was emailed.")
         return True
 
@@ -280,6 +284,11 @@ class OrderAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 self.message_user(request, f"{order.number}: {exc.message}", messages.ERROR)
             else:
+                admin_hooks.log_staff_action(
+                    request,
+                    order,
+                    f"Refund of the whole order requested: {refund.amount} {refund.currency}.",
+                )
                 self.message_user(
                     request,
                     f"{order.number}: refund of {refund.amount} {refund.currency} requested.",
@@ -491,6 +500,7 @@ class ReportJobAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request, report) or not report.is_downloadable:
             raise Http404
         report_services.record_download(report=report, acting_user=request.user)
+        admin_hooks.log_staff_action(request, report, "Downloaded the CSV file.")
         return files.attachment(
             report.file, filename=report.download_name, content_type="text/csv; charset=utf-8"
         )

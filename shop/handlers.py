@@ -50,7 +50,8 @@ def send_payment_failed_email(event: Event) -> None:
 
 def send_refund_email(event: Event) -> None:
     """RefundIssued: tell the shopper about a refund they did not ask for (a charge captured
-    after its order stopped awaiting payment); the task sends only for those."""
+    after its order stopped awaiting payment, or staff refunding the whole order); the task
+    sends only for those, once per refund."""
     email_tasks.send_refund_notice.enqueue(event.refund_id)
 
 

@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html_join
 
+from project.audit import admin_hooks
 from project.background import backend
 from project.background import emails as sent_emails
 from project.background.models import SentEmail, TaskRecord
@@ -104,6 +105,12 @@ class TaskRecordAdmin(admin.ModelAdmin):
                 record.max_attempts = record.attempts + settings.TASK_MAX_ATTEMPTS
                 record.save()
                 backend.hand_to_q2(record)
+                admin_hooks.log_staff_action(
+                    request,
+                    record,
+                    f"Retried now: {settings.TASK_MAX_ATTEMPTS} fresh attempts after "
+                    f"{record.attempts} failed.",
+                )
             retried += 1
         self.message_user(
             request,

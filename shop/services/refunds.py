@@ -280,6 +280,17 @@ def _apply_result(refund: Refund, result: RefundResult, payment: Payment | None 
     )
 
 
+def is_staff_refund(refund: Refund) -> bool:
+    """A refund staff asked for of what was left of an order (the admin's "Refund whole
+    order"): no vendor, no chosen lines, a person who asked, and not the payment provider's."""
+    return (
+        refund.vendor_id is None
+        and refund.requested_by_id is not None
+        and refund.reason != EXTERNAL_REASON
+        and not refund.lines.exists()
+    )
+
+
 def _check_lines(*, order: Order, lines: list[OrderLine], vendor: Vendor | None) -> None:
     ids = {line.pk for line in lines}
     if any(line.order_id != order.pk for line in lines) or (

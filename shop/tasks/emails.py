@@ -86,31 +86,45 @@ def send_payment_failed(order_id: int) -> bool:
 
 @task(queue_name="emails", priority=EMAIL_PRIORITY)
 def send_refund_notice(refund_id: int) -> bool:
-    """Tell the shopper that a charge we had reported as failed went through after all and
-    was refunded in full, why, and to which card. Only for such automatic refunds (other
-    refunds are asked for by the shopper, staff or a vendor, and told about by them)."""
+    """Tell the shopper about a refund they did not ask for: a charge we had reported as failed
+    that went through after all and was refunded in full, or a refund staff made of the whole
+    order. A vendor's cancelled lines are told about by the vendor's own email (the
+    line-cancelled email), a refund at the payment provider by the provider."""
     refund = (
         Refund.objects.select_related("order__customer", "payment")
         .filter(pk=refund_id, status=RefundStatus.SUCCEEDED)
         .first()
     )
-    if refund is None or refund.reason != refund_services.LATE_CAPTURE_REASON:
+    if refund is None:
         return False
     order = refund.order
-    return _send_once(
-        f"late-capture-refund:{refund.idempotency_key}",
-        to=order.customer.email,
-        template="late_capture_refunded",
-        subject=f"We refunded a payment for order {order.number}",
-        context={
-            "name": order.customer.full_name,
-            "order": order,
-            "refund": refund,
-            "payment": refund.payment,
-            "order_paid": order.payments.filter(status=PaymentStatus.CAPTURED).exists(),
-            "order_url": emails.absolute_url(order.get_absolute_url()),
-        },
-    )
+    context = {
+        "name": order.customer.full_name,
+        "order": order,
+        "refund": refund,
+        "payment": refund.payment,
+        "order_url": emails.absolute_url(order.get_absolute_url()),
+    }
+    if refund.reason == refund_services.LATE_CAPTURE_REASON:
+        return _send_once(
+            f"late-capture-refund:{refund.idempotency_key}",
+            to=order.customer.email,
+            template="late_capture_refunded",
+            subject=f"We refunded a payment for order {order.number}",
+            context={
+                **context,
+                "order_paid": order.payments.filter(status=PaymentStatus.CAPTURED).exists(),
+            },
+        )
+    if refund_services.is_staff_refund(refund):
+        return _send_once(
+            f"staff-refund:{refund.idempotency_key}",
+            to=order.customer.email,
+            template="order_refunded",
+            subject=f"Your order {order.number} was refunded",
+            context=context,
+        )
+    return False
 
 
 @task(queue_name="emails", priority=EMAIL_PRIORITY)

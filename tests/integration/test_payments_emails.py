@@ -55,7 +55,8 @@ def test_paid_order_emails_the_shopper_a_confirmation(paid_order, shopper):
     assert order_url in message.body
     html, mimetype = message.alternatives[0]
     assert mimetype == "text/html"
-    assert f'<a href="{order_url}">View your order</a>' in html
+    assert f'href="{order_url}" target="_blank"' in html
+    assert "View your order</a>" in html
     assert "Oak &amp; Iron" in html
 
 

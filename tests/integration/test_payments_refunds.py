@@ -2,6 +2,8 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
+from django.core import mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -10,6 +12,7 @@ from shop.gateways import GatewayError, simulated
 from shop.models import Order, OrderStatus, Payment, PaymentStatus, Refund, RefundStatus
 from shop.services import payments as payment_services
 from shop.services import refunds as refund_services
+from shop.tasks import emails as email_tasks
 from shop.tasks import payments as payment_tasks
 from tests import factories
 from tests.fixtures.twofactor import sign_in_with_second_factor
@@ -276,3 +279,47 @@ def test_refund_admin_is_read_only(client, staff, paid_order, run_commit_hooks):
     assert Refund.objects.get(pk=refund.pk).amount == Decimal("58.00")
     order_page = client.get(reverse("admin:shop_order_change", args=[paid_order.pk]))
     assert "58.00" in order_page.text
+
+
+def test_a_staff_refund_of_the_whole_order_emails_the_shopper_once(
+    client, staff, shopper, paid_order, run_commit_hooks
+):
+    sign_in_with_second_factor(client, staff)
+    mail.outbox.clear()
+
+    with run_commit_hooks():
+        client.post(
+            reverse("admin:shop_order_changelist"),
+            {"action": "refund_whole_order", "_selected_action": [paid_order.pk]},
+        )
+    refund = Refund.objects.get()
+    # A redelivered event (or a second enqueue) sends nothing more.
+    assert email_tasks.send_refund_notice.call(refund.pk) is False
+
+    [email] = mail.outbox
+    assert email.to == [shopper.email]
+    assert email.subject == f"Your order {paid_order.number} was refunded"
+    assert "We have refunded your order" in email.body
+    assert "€58.00 is on its way back to your Visa ending 4242" in email.body
+    order_url = f"{settings.SITE_URL}{paid_order.get_absolute_url()}"
+    assert f"See your order: {order_url}" in email.body
+    html = email.alternatives[0].content
+    assert "<strong>€58.00</strong>" in html
+    assert f'href="{order_url}"' in html
+
+
+def test_a_vendor_line_refund_sends_no_second_email(shopper, paid_order, run_commit_hooks):
+    oak_line = paid_order.lines.get(vendor__name="Oak")
+    mail.outbox.clear()
+
+    with run_commit_hooks():
+        refund = refund_services.request_refund(
+            order=paid_order,
+            acting_user=None,
+            reason="Out of stock",
+            lines=[oak_line],
+            vendor=oak_line.vendor,
+        )
+
+    assert Refund.objects.get(pk=refund.pk).status == RefundStatus.SUCCEEDED
+    assert mail.outbox == []
