@@ -1,17 +1,22 @@
 """Reactions to events on the vendors' side: the live backoffice and the vendor's emails.
 Idempotent: the live handler publishes the current row, count and a short notice; each email
-is sent once per event."""
+is sent once per event. Also the report page's live status, pushed as the report task goes."""
+
+import logging
 
 from backoffice import tasks
 from backoffice.selectors import live as live_selectors
 from backoffice.selectors import orders as order_selectors
 from project import live
 from project.events import Event
-from shop.models import Order, OrderLine, Vendor
+from shop.models import Order, OrderLine, ReportJob, Vendor
+
+logger = logging.getLogger(__name__)
 
 ORDER_ROW = "backoffice/orders/list.html#order-row"
 ORDERS_BADGE = "backoffice/base.html#orders-badge"
 NOTICE = "components/live_notice.html"
+REPORT_STATUS = "backoffice/reports/detail.html#report-status"
 
 NOTICES = {
     "OrderPlaced": "New order {number}, awaiting payment.",
@@ -59,3 +64,18 @@ def send_vendor_approved_email(event: Event) -> None:
         outcome="approved",
         idempotency_key=f"event:{event.meta.id}:vendor_approved",
     )
+
+
+def publish_report_status(report_id: int) -> None:
+    """Push a vendor report's status (progress, ready with its link, failed) to its vendor's
+    pages: the report page and the list show it in place. Progress is no event: the report
+    task calls this as it goes. Best effort (the pages poll beside the socket), so a channel
+    layer that is down never fails the report."""
+    report = ReportJob.objects.filter(pk=report_id, vendor__isnull=False).first()
+    if report is None:
+        return
+    html = live.render_fragments([REPORT_STATUS], {"report": report})
+    try:
+        live.publish(live.vendor_group(report.vendor_id), html)
+    except Exception:  # Redis away, a publish timing out: the pages' poll carries on
+        logger.warning("Could not push report %s's status", report_id, exc_info=True)

@@ -6,7 +6,7 @@ import datetime
 import io
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 from django.conf import settings
@@ -230,16 +230,22 @@ def _start(report_id: int) -> ReportJob | None:
     return report
 
 
-def generate_report(*, report_id: int) -> ReportJob | None:
+def generate_report(
+    *, report_id: int, on_progress: Callable[[int], None] | None = None
+) -> ReportJob | None:
     """Write a report's CSV into the private storage and mark it done; a done report is left alone.
 
     Rows are streamed from the database in chunks into a temporary file, with progress
     saved as it goes, so a large period never sits in memory. A failure marks the report
-    failed and re-raises (the task may retry: a rerun starts the file over).
+    failed and re-raises (the task may retry: a rerun starts the file over). `on_progress`
+    is called with the report's id after each committed change (running, progress, done,
+    failed), e.g. to push the report's status to its page.
     """
     report = _start(report_id)
     if report is None:
         return ReportJob.objects.filter(pk=report_id).first()
+    progressed = on_progress or (lambda report_id: None)
+    progressed(report.pk)
     written = 0
     try:
         total, rows = ROW_SOURCES[report.kind](report)
@@ -255,6 +261,7 @@ def generate_report(*, report_id: int) -> ReportJob | None:
                         rows_written=written,
                         progress=min(99, written * 100 // max(total, 1)),
                     )
+                    progressed(report.pk)
             text.flush()
             text.detach()
             raw.seek(0)
@@ -268,6 +275,7 @@ def generate_report(*, report_id: int) -> ReportJob | None:
             rows_written=written,
             finished_at=timezone.now(),
         )
+        progressed(report.pk)
         raise
     finished_at = timezone.now()
     ReportJob.objects.filter(pk=report.pk).update(
@@ -279,6 +287,7 @@ def generate_report(*, report_id: int) -> ReportJob | None:
         expires_at=finished_at + datetime.timedelta(seconds=settings.REPORT_TTL),
     )
     report.refresh_from_db()
+    progressed(report.pk)
     audit.record(
         "export.sales_report_generated",
         vendor=report.vendor_id,

@@ -2,13 +2,17 @@
 
 from django.tasks import task
 
+from backoffice import handlers as backoffice_handlers
 from shop.services import reports as report_services
 
 
 @task(queue_name="analytics", priority=-10)
 def generate_report(report_id: int) -> None:
-    """Generate a queued report's CSV; a report already done is left alone."""
-    report_services.generate_report(report_id=report_id)
+    """Generate a queued report's CSV, pushing its status to the vendor's pages as it goes; a
+    report already done is left alone."""
+    report_services.generate_report(
+        report_id=report_id, on_progress=backoffice_handlers.publish_report_status
+    )
 
 
 @task(queue_name="analytics", priority=-10)

@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from project import live
 from shop.models import LineStatus, Order, OrderStatus, ReportJob, ReportKind, ReportStatus
 from shop.services import reports as report_services
 from shop.tasks import reports as report_tasks
@@ -311,6 +312,8 @@ def test_a_queued_report_polls_its_status_until_done(member_client, vendor):
     fragment = member_client.get(detail, headers={"HX-Request": "true"}).content.decode()
     assert fragment.lstrip().startswith(f'<div id="report-status-{report.pk}"')
     assert 'hx-trigger="every 2s"' in fragment
+    # Progress is no event: the poll runs even beside the vendor's open live socket.
+    assert "data-poll-while-live" in fragment
     assert 'value="40"' in fragment
     assert "<html" not in fragment
     assert reverse("backoffice:report_download", args=[report.pk]) not in fragment
@@ -325,6 +328,50 @@ def test_a_queued_report_polls_its_status_until_done(member_client, vendor):
     fragment = member_client.get(detail, headers={"HX-Request": "true"}).content.decode()
     assert "hx-trigger" not in fragment
     assert reverse("backoffice:report_download", args=[report.pk]) in fragment
+
+
+def test_the_report_task_pushes_its_status_to_the_vendors_pages(
+    vendor, vendor_member, sales, monkeypatch, django_capture_on_commit_callbacks
+):
+    pushed: list[tuple[str, str]] = []
+    monkeypatch.setattr(live, "publish", lambda group, html: pushed.append((group, html)))
+    monkeypatch.setattr(report_services, "PROGRESS_EVERY", 2)
+
+    report = _request(
+        ReportKind.VENDOR_SALES_BY_DAY,
+        vendor,
+        vendor_member,
+        capture=django_capture_on_commit_callbacks,
+    )
+
+    assert {group for group, _ in pushed} == {live.vendor_group(vendor.pk)}
+    messages = [html for _, html in pushed]
+    element = f'<div id="report-status-{report.pk}" class="report-status"'
+    assert all(html.lstrip().startswith(element) for html in messages)
+    assert "Running" in messages[0]
+    assert 'hx-trigger="every 2s"' in messages[0]
+    assert any('value="40"' in html for html in messages[1:-1])  # 2 of 5 days written
+    assert "Ready" in messages[-1]
+    assert reverse("backoffice:report_download", args=[report.pk]) in messages[-1]
+    assert "hx-trigger" not in messages[-1]
+
+
+def test_a_report_still_finishes_when_its_push_fails(
+    vendor, vendor_member, sales, monkeypatch, django_capture_on_commit_callbacks
+):
+    def redis_away(group, html):
+        raise ConnectionError("Redis is away")
+
+    monkeypatch.setattr(live, "publish", redis_away)
+
+    report = _request(
+        ReportKind.VENDOR_SALES_BY_DAY,
+        vendor,
+        vendor_member,
+        capture=django_capture_on_commit_callbacks,
+    )
+
+    assert report.status == ReportStatus.DONE
 
 
 @pytest.mark.parametrize(
