@@ -16,6 +16,7 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 from django.tasks import TaskResultStatus
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django_q.models import Schedule
@@ -815,6 +816,43 @@ def test_transient_errors_with_nothing_charged_give_pay_now_back_after_the_retri
     assert len(Gateway.ledger_charges()) == 1
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PAID
     assert paid_according_to_processor() == paid_according_to_orders() == Decimal("12.00")
+
+
+def test_the_shopper_reads_we_are_retrying_during_the_retries_then_gets_pay_now(
+    q_workers,  # noqa: F811
+    ledger,
+):
+    """What the order page's live fragment (its poll) says while a real worker retries a
+    charge the processor did not answer: retrying while attempts remain, Pay now once spent."""
+    q_workers.start("critical")
+    shopper = factories.UserFactory(email="watching@example.com")
+    order = place_order(shopper, (factories.ProductFactory(price=Decimal("12.00")), 1))
+    client = Client()
+    client.force_login(shopper)
+    seen: list[str] = []
+
+    def page_says() -> str:
+        fragment = client.get(order.get_absolute_url(), headers={"HX-Request": "true"}).text
+        said = (
+            "pay now"
+            if "Pay now" in fragment
+            else "retrying"
+            if "We are retrying your payment" in fragment
+            else "processing"
+        )
+        if not seen or seen[-1] != said:
+            seen.append(said)
+        return said
+
+    begun = time.monotonic()
+    payment_services.start_payment(order=order, card_token=card(TRANSIENT))
+
+    q_workers.wait_for(lambda: page_says() == "pay now", timeout=60, interval=0.2)
+    pay_now_after = time.monotonic() - begun
+
+    assert "retrying" in seen
+    assert seen[-2:] == ["retrying", "pay now"]
+    assert pay_now_after < 30  # seconds, not a 15-minute window
 
 
 def test_a_capture_found_after_giving_up_is_refunded_and_the_shopper_emailed(
