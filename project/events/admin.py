@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from project.audit import admin_hooks
 from project.events import dispatcher
 from project.events.models import HandlerReceipt, OutboxEvent
 
@@ -95,7 +96,12 @@ class OutboxEventAdmin(admin.ModelAdmin):
 
     @admin.action(description="Replay selected undelivered events", permissions=["replay"])
     def replay_events(self, request: HttpRequest, queryset: QuerySet[OutboxEvent]) -> None:
-        count = dispatcher.replay(event_ids=list(queryset.values_list("pk", flat=True)))
+        undelivered = list(queryset.filter(delivered_at__isnull=True))
+        count = dispatcher.replay(event_ids=[event.pk for event in undelivered])
+        for event in undelivered:
+            admin_hooks.log_staff_action(
+                request, event, "Replayed: a fresh set of delivery attempts, due now."
+            )
         self.message_user(
             request,
             f"{count} event(s) queued for delivery again.",

@@ -8,6 +8,7 @@ import time
 from decimal import Decimal
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.db import transaction
 from django.urls import reverse
 
@@ -197,6 +198,9 @@ def test_parked_event_holds_back_its_own_aggregate_only_and_replay_delivers(
         changelist, {"action": "replay_events", "_selected_action": [str(stuck.pk)]}, follow=True
     )
     assert "1 event(s) queued for delivery again." in response.content.decode()
+    logged = LogEntry.objects.get(object_id=str(stuck.pk))
+    assert (logged.user_id, logged.object_repr) == (staff.pk, str(stuck))
+    assert logged.get_change_message() == "Replayed: a fresh set of delivery attempts, due now."
 
     dispatcher.run_until_idle()
 
