@@ -217,7 +217,7 @@ def test_import_page_lists_each_bad_row(member_client, existing):
     page = response.content.decode()
     assert response.status_code == 200
     assert "1 of 2 rows have errors; nothing was imported." in page
-    assert '<td class="num">3</td>' in page
+    assert '<td class="num" data-label="Row">3</td>' in page
     assert "Name is missing." in page
     existing.refresh_from_db()
     assert (existing.price, existing.stock) == (Decimal("4.00"), 10)

@@ -497,12 +497,13 @@ def test_the_vendor_stock_page_shows_sales_and_returns(client, shopper):
 
     page = response.content.decode()
     assert response.status_code == 200
-    returned = f'<td>Returned to stock <span class="muted">— Order {order.number}: cancelled'
-    sold = f'<td>Sale <span class="muted">— Order {order.number}</span>'
+    why = '<td data-label="Why">'
+    returned = f'{why}Returned to stock <span class="muted">— Order {order.number}: cancelled'
+    sold = f'{why}Sale <span class="muted">— Order {order.number}</span>'
     assert returned in page
     assert sold in page
     assert page.index(returned) < page.index(sold)  # newest first
-    assert "<td>System</td>" in page
+    assert '<td data-label="Who">System</td>' in page
 
 
 @pytest.mark.parametrize("size", [1, 3])
