@@ -142,9 +142,9 @@ class OrderState:
         if status == OrderStatus.COMPLETED:
             steps.append(TimelineStep("Delivered", when=order.updated_at, state=DONE))
         elif status == OrderStatus.CANCELLED:
-            steps.append(
-                TimelineStep("Cancelled", order.cancel_reason, when=order.updated_at, state=FAILED)
-            )
+            # A decline's reason is the payment's message, said once below the timeline.
+            reason = "" if progress == "declined" else order.cancel_reason
+            steps.append(TimelineStep("Cancelled", reason, when=order.updated_at, state=FAILED))
         elif status == OrderStatus.REFUNDED:
             steps.append(TimelineStep("Refunded", when=order.updated_at, state=FAILED))
         else:

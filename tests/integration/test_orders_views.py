@@ -326,3 +326,23 @@ def test_a_refunded_order_says_how_much_came_back(signed_in, shopper):
     assert "Stopped: Refunded" in text
     assert "€30.00 has been refunded to your card." in text
     assert "Pay now" not in text
+
+
+def test_an_order_the_sellers_cancelled_says_why_once_in_its_timeline(signed_in, shopper):
+    order = factories.OrderFactory(
+        customer=shopper,
+        status=OrderStatus.CANCELLED,
+        cancel_reason="Every item was cancelled by the seller.",
+    )
+    factories.CapturedPaymentFactory(
+        order=order, status=PaymentStatus.REFUNDED, refunded_amount=order.total
+    )
+
+    fragment = signed_in.get(detail_url(order), headers=HTMX)
+    text = visible_text(fragment.text)
+
+    assert '<span class="pill pill-cancelled">Cancelled</span></p>' in fragment.text
+    assert "Done: Payment received Visa ending 4242" in text
+    assert "Stopped: Cancelled Every item was cancelled by the seller." in text
+    assert text.count("Every item was cancelled by the seller.") == 1
+    assert "Payment Refunded" in text
