@@ -8,6 +8,7 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import password_validation
 from django.core.cache import cache
 from django.db import transaction
+from django_countries import countries
 
 from accounts import services as account_services
 from accounts import tasks
@@ -16,7 +17,6 @@ from project.audit import services as audit
 
 LOGIN_FAILED_MESSAGE = "Email or password is incorrect."
 PHONE_RE = re.compile(r"^\+?[0-9 ()./-]{5,30}$")
-COUNTRY_RE = re.compile(r"^[A-Za-z]{2}$")
 # At most this many reset emails per account per hour; further requests look the same.
 RESET_EMAILS_PER_HOUR = 5
 
@@ -103,7 +103,31 @@ class ProfileForm(forms.Form):
         return _clean_phone(self.cleaned_data["phone"])
 
 
+def _country_choices() -> list[tuple[str, str]]:
+    return [("", "Choose a country"), *countries]
+
+
+class CountryField(forms.ChoiceField):
+    """A select of country names (django-countries) whose value, stored, is the ISO 3166-1
+    alpha-2 code in capitals."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(
+            choices=_country_choices,
+            widget=forms.Select(attrs={"autocomplete": "country"}),
+            error_messages={
+                "required": "Choose a country.",
+                "invalid_choice": "Choose a country from the list.",
+            },
+            **kwargs,
+        )
+
+    def to_python(self, value) -> str:
+        return super().to_python(value).strip().upper()
+
+
 class AddressForm(forms.ModelForm):
+    country = CountryField(label="Country")
     make_default = forms.BooleanField(label="Use as my default address", required=False)
 
     class Meta:
@@ -114,7 +138,6 @@ class AddressForm(forms.ModelForm):
             "line1": "Address line 1",
             "line2": "Address line 2 (optional)",
             "postal_code": "Postal code",
-            "country": "Country code",
             "phone": "Phone (optional)",
         }
         widgets = {
@@ -123,15 +146,8 @@ class AddressForm(forms.ModelForm):
             "line2": forms.TextInput(attrs={"autocomplete": "address-line2"}),
             "city": forms.TextInput(attrs={"autocomplete": "address-level2"}),
             "postal_code": forms.TextInput(attrs={"autocomplete": "postal-code"}),
-            "country": forms.TextInput(attrs={"autocomplete": "country", "maxlength": 2}),
             "phone": forms.TextInput(attrs={"autocomplete": "tel", "type": "tel"}),
         }
-
-    def clean_country(self) -> str:
-        country = self.cleaned_data["country"].strip()
-        if not COUNTRY_RE.match(country):
-            raise forms.ValidationError("Enter a two-letter country code, e.g. DE.")
-        return country.upper()
 
     def clean_phone(self) -> str:
         return _clean_phone(self.cleaned_data["phone"])

@@ -57,7 +57,13 @@ def checkout_address(request: HttpRequest) -> HttpResponse:
             else:
                 request.session[SESSION_ADDRESS_KEY] = {"address": fields}
             return redirect("shop:checkout_review")
-    context = {"cart": cart, "form": form, "new_form": new_form, "step": "address"}
+    context = {
+        "cart": cart,
+        "form": form,
+        "new_form": new_form,
+        "new_address_open": wants_new or not addresses,
+        "step": "address",
+    }
     return render(request, "shop/checkout/address.html", context)
 
 

@@ -25,6 +25,13 @@
     form.appendChild(input);
   });
 
+  // Checkout: typing a new address chooses it (the radio inside the "new address" disclosure).
+  document.addEventListener("input", function (event) {
+    var details = event.target.closest && event.target.closest("[data-new-address]");
+    var radio = details && details.querySelector('input[type="radio"][value="new"]');
+    if (radio && event.target !== radio) radio.checked = true;
+  });
+
   // Server-side messages rendered into fragments are moved into the page's message area.
   document.addEventListener("htmx:afterSwap", function () {
     var target = document.getElementById("messages");

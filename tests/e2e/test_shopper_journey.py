@@ -90,7 +90,7 @@ def _check_out(page: Page, card_number: str, *, new_address: bool) -> None:
         page.get_by_label("Address line 1").fill("12 Rosenthaler Strasse")
         page.get_by_label("City").fill("Berlin")
         page.get_by_label("Postal code").fill("10119")
-        page.get_by_label("Country code").fill("DE")
+        page.get_by_label("Country").select_option(label="Germany")
         page.get_by_label("Save to my address book").check()
     page.get_by_role("button", name="Continue to review").click()
     expect(page.get_by_role("heading", name="Shipping to")).to_be_visible()

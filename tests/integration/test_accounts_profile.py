@@ -107,7 +107,7 @@ def test_invalid_address_is_rejected_with_messages(signed_in, shopper):
 
     content = response.content.decode()
     assert response.status_code == 200
-    assert "Enter a two-letter country code, e.g. DE." in content
+    assert "Choose a country from the list." in content
     assert "This field is required." in content
     assert not Address.objects.exists()
 

@@ -110,8 +110,51 @@ def test_new_address_is_validated(client, shopper, product):
 
     assert response.status_code == 200
     assert "This field is required." in response.text
-    assert "Enter a two-letter country code" in response.text
+    assert "Choose a country from the list." in response.text
     assert not Address.objects.exists()
+
+
+def test_saved_addresses_come_first_and_a_new_one_is_asked_for_only_on_demand(
+    client, shopper, product, home
+):
+    factories.CartItemFactory(cart__user=shopper, product=product)
+    client.force_login(shopper)
+
+    page = client.get(ADDRESS_URL).text
+
+    saved = page.index("1 Home Lane")
+    disclosure = re.search(r"<details class=\"new-address\" data-new-address( open)?>", page)
+    assert saved < disclosure.start()
+    assert disclosure.group(1) is None  # folded: the saved address is the choice
+    assert "<summary>Ship to a new address</summary>" in page
+    assert re.search(rf'<input type="radio" name="address" value="{home.pk}"[^>]*checked', page)
+
+
+def test_the_new_address_form_is_open_when_there_is_no_saved_one_or_it_was_chosen(
+    client, shopper, product
+):
+    factories.CartItemFactory(cart__user=shopper, product=product)
+    client.force_login(shopper)
+
+    first_time = client.get(ADDRESS_URL).text
+    assert '<details class="new-address" data-new-address open>' in first_time
+    assert "<summary>Your shipping address</summary>" in first_time
+
+    factories.AddressFactory(user=shopper)
+    with_errors = client.post(ADDRESS_URL, {"address": "new", "new-country": "DE"}).text
+    assert '<details class="new-address" data-new-address open>' in with_errors
+
+
+def test_the_country_is_a_select_of_country_names_stored_as_its_code(client, shopper, product):
+    factories.CartItemFactory(cart__user=shopper, product=product)
+    client.force_login(shopper)
+
+    page = client.get(ADDRESS_URL).text
+
+    assert re.search(r'<select name="new-country"[^>]*autocomplete="country"', page)
+    assert '<option value="" selected>Choose a country</option>' in page
+    assert '<option value="DE">Germany</option>' in page
+    assert '<option value="FR">France</option>' in page
 
 
 def test_new_address_can_be_saved_to_the_address_book(client, shopper, product):
