@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 from playwright.sync_api import Page, expect
 
-from shop.models import ReportJob, ReportKind
+from shop.models import ReportJob, ReportKind, StockReason
+from shop.services import stock as stock_services
 from tests import factories
 from tests.fixtures import twofactor
 
@@ -52,7 +53,8 @@ def phone(browser):
 
 @pytest.fixture
 def shop(transactional_db):
-    """A shop with long names (they are what overflows), an order and a report."""
+    """A shop with long names (they are what overflows), a cart, an order, a stock change,
+    an invitation and a report: a row in every table."""
     kitchen = factories.CategoryFactory(name="Kitchen and dining", slug="kitchen")
     vendor = factories.VendorFactory(name="Oak & Iron Woodworkers Cooperative", slug="oak-iron")
     owner = factories.VendorMembershipFactory(
@@ -89,6 +91,17 @@ def shop(transactional_db):
     order = payment.order
     factories.OrderLineFactory(order=order, product=board, quantity=2)
     factories.OrderLineFactory(order=order, product=towel, quantity=1)
+    stock_services.adjust_stock(
+        product_id=board.pk,
+        vendor=vendor,
+        change=12,
+        reason=StockReason.RECEIVED,
+        note="Delivery 4711 from the Black Forest sawmill, checked and shelved",
+        acting_user=owner,
+    )
+    factories.VendorInvitationFactory(
+        vendor=vendor, email="bartholomew.longname-assistant@example.com"
+    )
     ReportJob.objects.create(
         kind=ReportKind.VENDOR_SALES_BY_DAY,
         vendor=vendor,
@@ -150,6 +163,15 @@ PAGES = {
     "backoffice reports": (
         "owner",
         lambda page, site, shop: page.goto(f"{site}/backoffice/reports/"),
+    ),
+    "backoffice stock": (
+        "owner",
+        lambda page, site, shop: page.goto(f"{site}/backoffice/products/{shop['board'].pk}/stock/"),
+    ),
+    "backoffice team": ("owner", lambda page, site, shop: page.goto(f"{site}/backoffice/team/")),
+    "backoffice activity": (
+        "owner",
+        lambda page, site, shop: page.goto(f"{site}/backoffice/activity/"),
     ),
 }
 
