@@ -1,5 +1,5 @@
 """Reactions to events on the vendors' side: the live backoffice and the vendor's emails.
-Idempotent: the live handler publishes the current row, count and a short notice; each email
+Idempotent: the live handler publishes the current row, counts, tiles and a short notice; each email
 is sent once per event. Also the report page's live status, pushed as the report task goes."""
 
 import logging
@@ -15,6 +15,12 @@ logger = logging.getLogger(__name__)
 
 ORDER_ROW = "backoffice/orders/list.html#order-row"
 ORDERS_BADGE = "backoffice/base.html#orders-badge"
+ORDER_COUNT = "backoffice/orders/list.html#order-count"
+DASHBOARD = [
+    "backoffice/dashboard/index.html#dashboard-tiles",
+    "backoffice/dashboard/index.html#revenue-chart",
+    "backoffice/dashboard/index.html#low-stock",
+]
 NOTICE = "components/live_notice.html"
 REPORT_STATUS = "backoffice/reports/detail.html#report-status"
 
@@ -28,7 +34,9 @@ NOTICES = {
 
 
 def publish_vendor_order(event: Event) -> None:
-    """Tell each vendor of the order: its row in the order list, the counter, a notice."""
+    """Tell each vendor of the order: its row in the order list, the list's count, the
+    navigation's counter, the dashboard (tiles, chart, low stock) and a notice, which
+    replaces the one before. A few queries per vendor, whatever the number of orders."""
     order = Order.objects.filter(pk=event.order_id).first()
     if order is None:
         return
@@ -48,6 +56,12 @@ def publish_vendor_order(event: Event) -> None:
             live.render_fragments(
                 [ORDERS_BADGE], live_selectors.orders_badge_context(vendor=vendor)
             )
+        )
+        parts.append(
+            live.render_fragments([ORDER_COUNT], live_selectors.order_count_context(vendor=vendor))
+        )
+        parts.append(
+            live.render_fragments(DASHBOARD, live_selectors.dashboard_context(vendor=vendor))
         )
         text = NOTICES.get(event.name)
         if text:

@@ -5,7 +5,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from backoffice.decorators import vendor_member_required
-from backoffice.selectors import dashboard as dashboard_selectors
+from backoffice.selectors import live as live_selectors
 from shop.models import Vendor
 
 
@@ -13,8 +13,7 @@ from shop.models import Vendor
 @vendor_member_required
 def dashboard(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
     context = {
-        "vendor": vendor,
+        **live_selectors.dashboard_context(vendor=vendor),
         "backoffice_section": "dashboard",
-        "dashboard": dashboard_selectors.get_dashboard(vendor=vendor),
     }
     return render(request, "backoffice/dashboard/index.html", context)

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from backoffice.decorators import vendor_member_required
 from backoffice.forms import orders as order_forms
+from backoffice.selectors import live as live_selectors
 from backoffice.selectors import orders as order_selectors
 from project.errors import DomainError
 from shop.models import LineStatus, Order, OrderStatus, Vendor, VendorStatus
@@ -31,9 +32,20 @@ def _base_url(request: HttpRequest) -> str:
 def order_list(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
     form = order_forms.OrderFilterForm(request.GET)
     form.is_valid()
-    orders = order_selectors.list_vendor_orders(vendor=vendor, **form.filters())
+    filters = form.filters()
+    count_version = live_selectors.clock_version()
+    orders = order_selectors.list_vendor_orders(vendor=vendor, **filters)
     page = Paginator(orders, ORDERS_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"vendor": vendor, "form": form, "page_obj": page, "backoffice_section": "orders"}
+    context = {
+        "vendor": vendor,
+        "form": form,
+        "page_obj": page,
+        "backoffice_section": "orders",
+        "order_count": page.paginator.count,
+        "count_version": count_version,
+        # Live counts are of the whole list: a filtered count is refreshed by a resync instead.
+        "order_count_live": not any(filters.values()),
+    }
     template = f"{LIST_PAGE}#order-results" if request.htmx else LIST_PAGE
     return render(request, template, context)
 

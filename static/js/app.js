@@ -120,12 +120,27 @@
     }
   });
 
-  // Short notices leave by themselves; they never block the page.
+  // The live notice region shows the latest notice only, with how many arrived in a row; it
+  // empties itself NOTICE_MS after the last one and never blocks the page.
+  var noticeTimer = null;
   document.addEventListener("htmx:wsAfterMessage", function () {
-    document.querySelectorAll(".live-notice:not([data-leaving])").forEach(function (node) {
-      node.setAttribute("data-leaving", "");
-      window.setTimeout(function () { node.remove(); }, NOTICE_MS);
-    });
+    var region = document.getElementById("live-notices");
+    var notice = region && region.querySelector(".live-notice:not([data-counted])");
+    if (!notice) return;
+    notice.setAttribute("data-counted", "");
+    var count = Number(region.getAttribute("data-count") || "0") + 1;
+    region.setAttribute("data-count", String(count));
+    if (count > 1) {
+      var more = document.createElement("span");
+      more.className = "live-notice-count";
+      more.textContent = count + " updates";
+      notice.appendChild(more);
+    }
+    window.clearTimeout(noticeTimer);
+    noticeTimer = window.setTimeout(function () {
+      region.replaceChildren();
+      region.removeAttribute("data-count");
+    }, NOTICE_MS);
   });
 
   if (!window.htmx) return;

@@ -291,3 +291,68 @@ def test_a_retry_shows_while_live_and_pay_now_arrives_live_and_pays(
         assert csp == []
     finally:
         context.close()
+
+
+def place_another_order(shop_data) -> Order:
+    """A second shopper's order of the same board, placed (OrderPlaced recorded)."""
+    vendor = shop_data["vendor_member"].vendor_memberships.get().vendor
+    shopper = factories.UserFactory(full_name="Ada Other")
+    product = factories.ProductFactory(vendor=vendor, name="Oak Spoon", price=Decimal("9.00"))
+    order = factories.OrderFactory(customer=shopper, total=Decimal("9.00"), ship_name="Ada")
+    factories.OrderLineFactory(order=order, product=product, quantity=1)
+    with transaction.atomic():
+        events.record(
+            shop_events.OrderPlaced(
+                order_id=order.pk,
+                customer_id=shopper.pk,
+                vendor_ids=(vendor.pk,),
+                total=order.total,
+                currency=order.currency,
+            ),
+            aggregate=order,
+        )
+    return order
+
+
+@pytest.mark.usefixtures("event_dispatcher")
+def test_the_vendors_dashboard_and_order_count_follow_orders_with_one_notice(
+    browser,
+    asgi_server,  # noqa: F811 - the fixture
+    shop_data,
+):
+    order = shop_data["order"]
+    processes.wait_for(all_delivered, timeout=15)  # OrderPlaced, before the pages open
+    context = signed_in_context(browser, asgi_server, shop_data["vendor_member"])
+    try:
+        dashboard = context.new_page()
+        orders = context.new_page()
+        csp = watch_csp(dashboard)
+        open_live(dashboard, "/backoffice/")
+        open_live(orders, "/backoffice/orders/")
+        tiles = dashboard.locator("#dashboard-tiles dd")
+        expect(tiles).to_have_text(["0", "€0.00", "€0.00", "€0.00"])
+        expect(dashboard.locator("#revenue-chart")).to_contain_text("No sales")
+
+        run_payment_task(shop_data["payment"])
+
+        expect(tiles).to_have_text(["1", "€24.50", "€24.50", "€24.50"], timeout=LIVE_TIMEOUT)
+        expect(dashboard.locator("#revenue-chart figcaption")).to_contain_text("€24.50")
+        expect(orders.locator(".order-count")).to_have_text("1 order", timeout=LIVE_TIMEOUT)
+        notices = dashboard.locator("#live-notices .live-notice")
+        expect(notices).to_have_text(f"Order {order.number} is paid and ready to ship.")
+
+        other = place_another_order(shop_data)
+
+        # The newer notice takes the place of the older one and says how many came.
+        expect(notices.first).to_contain_text(
+            f"New order {other.number}, awaiting payment.", timeout=LIVE_TIMEOUT
+        )
+        expect(notices).to_have_count(1)
+        expect(notices.locator(".live-notice-count")).to_have_text("2 updates")
+        expect(orders.locator("#live-notices .live-notice")).to_have_count(1)
+        expect(tiles.first).to_have_text("1")  # awaiting payment: nothing to fulfil yet
+        assert not_reloaded(dashboard)
+        assert not_reloaded(orders)
+        assert csp == []
+    finally:
+        context.close()

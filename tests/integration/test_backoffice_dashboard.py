@@ -92,11 +92,11 @@ def test_dashboard_shows_revenue_and_orders_to_fulfil(member_client, sales):
 
     assert response.status_code == 200
     dashboard = response.context["dashboard"]
-    assert dashboard.revenue_today == Decimal("10.00")
-    assert dashboard.revenue_7_days == Decimal("33.00")
-    assert dashboard.revenue_30_days == Decimal("63.00")
+    assert dashboard.tiles.revenue_today == Decimal("10.00")
+    assert dashboard.tiles.revenue_7_days == Decimal("33.00")
+    assert dashboard.tiles.revenue_30_days == Decimal("63.00")
     # Paid with a line to ship: today's, the old one and the one with two lines (counted once).
-    assert dashboard.awaiting_fulfilment == 3
+    assert dashboard.tiles.awaiting_fulfilment == 3
     page = response.content.decode()
     assert "€10.00" in page
     assert "€33.00" in page

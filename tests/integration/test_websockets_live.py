@@ -10,12 +10,15 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 
+from backoffice import handlers as backoffice_handlers
+from project import events
 from project.asgi import application
 from project.events import dispatcher as event_dispatcher
 from project.events.models import OutboxEvent
 from tests import factories
-from tests.fixtures import live_orders
+from tests.fixtures import live_orders, twofactor
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -182,6 +185,114 @@ def test_vendor_members_receive_the_paid_order_row_counter_and_notice(
     assert re.search(r'id="orders-badge"[^>]*>1<span class="visually-hidden"> to ship', paid)
     assert f"Order {order.number} is paid and ready to ship." in paid
     assert OutboxEvent.objects.filter(delivered_at__isnull=True).count() == 0
+
+
+def vendor_messages(vendor_member, *changes) -> list[str]:
+    """Open the vendor's socket, then make each change and deliver its events: one message each."""
+    comm = communicator("/ws/vendor/", vendor_member)
+
+    async def scenario() -> list[str]:
+        assert (await comm.connect())[0]
+        received = []
+        for change in changes:
+            await sync_to_async(change)()
+            await sync_to_async(dispatch_all)()
+            received.append(await comm.receive_from(timeout=5))
+        await comm.disconnect()
+        return received
+
+    return run(scenario)
+
+
+def element(html: str, element_id: str) -> str:
+    """The top-level element with that id, as pushed (tags stripped, whitespace collapsed)."""
+    match = re.search(rf'<(\w+) id="{element_id}".*?</\1>', html, re.S)
+    return " ".join(re.sub(r"<[^>]+>", " ", match.group(0)).split())
+
+
+def test_a_paid_order_pushes_the_dashboard_tiles_and_the_order_count(
+    shopper, vendor, vendor_member
+):
+    earlier = live_orders.order_awaiting_payment(customer=shopper, vendor=vendor, price="10.00")
+    live_orders.capture(earlier)
+    order = live_orders.order_awaiting_payment(customer=shopper, vendor=vendor)
+    dispatch_all()
+
+    (paid,) = vendor_messages(vendor_member, lambda: live_orders.capture(order))
+
+    # The dashboard's own tiles partial, now counting the new order and its revenue.
+    assert element(paid, "dashboard-tiles") == (
+        "Orders to fulfil 2 Revenue today €34.50 Last 7 days €34.50 Last 30 days €34.50"
+    )
+    assert seq(paid, "dashboard-tiles") > 0
+    # The chart and the low-stock panel beside them, from the same reads.
+    today = timezone.localdate()
+    assert f"<title>{today:%a} {today.day} {today:%b}: €34.50</title>" in paid
+    assert 'id="low-stock"' in paid
+    # The order list's count above the rows.
+    assert element(paid, "order-count") == "2 orders"
+    assert seq(paid, "order-count") > 0
+
+
+def test_the_pushed_dashboard_and_count_are_the_pages_own_markup(shopper, vendor, vendor_member):
+    order = live_orders.order_awaiting_payment(customer=shopper, vendor=vendor)
+    (paid,) = vendor_messages(vendor_member, lambda: live_orders.capture(order))
+    client = Client()
+    twofactor.sign_in_with_second_factor(client, vendor_member)
+
+    dashboard = client.get("/backoffice/").text
+    orders = client.get("/backoffice/orders/").text
+
+    def versionless(html: str, element_id: str) -> str:
+        match = re.search(rf'<(\w+) id="{element_id}".*?</\1>', html, re.S)
+        return re.sub(r'data-seq="\d+"', "", match.group(0))
+
+    for part in ["dashboard-tiles", "revenue-chart", "low-stock"]:
+        assert versionless(paid, part) == versionless(dashboard, part)
+    assert versionless(paid, "order-count") == versionless(orders, "order-count")
+
+
+def test_each_notice_replaces_the_one_before(shopper, vendor, vendor_member):
+    first = live_orders.order_awaiting_payment(customer=shopper, vendor=vendor)
+    dispatch_all()
+    second = live_orders.order_awaiting_payment(customer=shopper, vendor=vendor)
+
+    placed, paid = vendor_messages(
+        vendor_member, lambda: dispatch_all(), lambda: live_orders.capture(first)
+    )
+
+    for message, text in [
+        (placed, f"New order {second.number}, awaiting payment."),
+        (paid, f"Order {first.number} is paid and ready to ship."),
+    ]:
+        # One region, its content swapped (not appended to the page's messages).
+        assert message.count('id="live-notices"') == 1
+        assert '<div id="live-notices" hx-swap-oob="innerHTML">' in message
+        assert "beforeend" not in message
+        assert element(message, "live-notices") == text
+
+
+def test_publishing_to_a_vendor_takes_a_bounded_number_of_queries(
+    shopper, vendor, django_assert_max_num_queries
+):
+    orders = [live_orders.order_awaiting_payment(customer=shopper, vendor=vendor) for _ in range(5)]
+    for order in orders:
+        live_orders.capture(order)
+    row = OutboxEvent.objects.filter(event_type="PaymentCaptured").latest("created_at")
+    meta = events.EventMeta(
+        id=row.pk,
+        aggregate_type=row.aggregate_type,
+        aggregate_id=row.aggregate_id,
+        sequence=row.sequence,
+        request_id=row.request_id,
+        created_at=row.created_at,
+    )
+    event = events.event_type(row.event_type).from_payload(row.payload, meta)
+
+    # Order, its vendors, the row, badge, order count, dashboard (revenue, to fulfil, low
+    # stock): the same few queries however many orders the vendor has.
+    with django_assert_max_num_queries(9):
+        backoffice_handlers.publish_vendor_order(event)
 
 
 def test_other_shoppers_and_anonymous_cannot_watch_an_order(shopper, vendor, caplog):
