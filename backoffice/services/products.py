@@ -1,6 +1,7 @@
 """A vendor's product writes: create, edit, price and stock from the list, bulk activation."""
 
 from decimal import Decimal
+from functools import partial
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
@@ -14,6 +15,7 @@ from project.errors import DomainError
 from shop.models import Category, Product, StockReason, Vendor
 from shop.services import images
 from shop.services import stock as stock_services
+from shop.tasks import images as image_tasks
 
 MIN_PRICE = Decimal("0.01")
 SLUG_MAX_LENGTH = 200  # leaves room for a "-NNN" suffix within the field's 220
@@ -97,6 +99,8 @@ def create_product(
                 if image:
                     product.image = images.sanitise_product_image(image)
                 product.save()
+                if image:
+                    _make_thumbnails_after_commit(product)
                 if stock:
                     stock_services.adjust_stock(
                         product_id=product.pk,
@@ -147,7 +151,13 @@ def update_product(
         elif image:
             product.image = images.sanitise_product_image(image)
         product.save()
+        if image:
+            _make_thumbnails_after_commit(product)
     return product
+
+
+def _make_thumbnails_after_commit(product: Product) -> None:
+    transaction.on_commit(partial(image_tasks.make_product_thumbnails.enqueue, product.pk))
 
 
 def update_price_and_stock(

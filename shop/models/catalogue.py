@@ -1,3 +1,5 @@
+import posixpath
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import models
@@ -6,6 +8,27 @@ from django.urls import reverse
 from shop.models.vendors import Vendor
 
 LOW_STOCK_THRESHOLD = 5
+# The WebP thumbnails made of every product image: a card's and the product page's width.
+CARD_WIDTH = 320
+PAGE_WIDTH = 800
+THUMBNAIL_WIDTHS = (CARD_WIDTH, PAGE_WIDTH)
+
+
+def thumbnail_name(image_name: str, width: int) -> str:
+    """Where the `width` px WebP thumbnail of a stored image lives: beside it, under the same
+    digest-carrying name (so it is public wherever the original is, and cacheable as long)."""
+    stem, _ = posixpath.splitext(image_name)
+    return f"{stem}-{width}w.webp"
+
+
+@dataclass(frozen=True)
+class Picture:
+    """What an <img> of a product needs: `src` and its size, `srcset` once thumbnails exist."""
+
+    src: str
+    srcset: str
+    width: int | None
+    height: int | None
 
 
 class Category(models.Model):
@@ -34,6 +57,11 @@ class Product(models.Model):
     stock = models.PositiveIntegerField(default=0)
     is_active = models.BooleanField(default=True)
     image = models.ImageField(upload_to="products/%Y/%m/", blank=True)
+    # Set by the thumbnail task (shop.tasks.images): the image's size, and which image the
+    # thumbnails beside it were made from (until it equals `image`, pages show the original).
+    image_width = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    image_height = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    thumbnails_for = models.CharField(max_length=100, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -55,6 +83,37 @@ class Product(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("shop:product", kwargs={"slug": self.slug})
+
+    def picture(self, width: int = CARD_WIDTH) -> Picture | None:
+        """The image shown `width` px wide at most: its thumbnail and a srcset of both once
+        they are made, else the original; None without an image."""
+        if not self.image:
+            return None
+        ready = self.thumbnails_for == self.image.name and self.image_width and self.image_height
+        if not ready:
+            return Picture(src=self.image.url, srcset="", width=None, height=None)
+        storage = self.image.storage
+        sizes = {
+            w: (
+                min(w, self.image_width),
+                round(self.image_height * min(w, self.image_width) / self.image_width),
+            )
+            for w in THUMBNAIL_WIDTHS
+        }
+        urls = {w: storage.url(thumbnail_name(self.image.name, w)) for w in THUMBNAIL_WIDTHS}
+        srcset = ", ".join(f"{urls[w]} {sizes[w][0]}w" for w in THUMBNAIL_WIDTHS)
+        shown = width if width in THUMBNAIL_WIDTHS else CARD_WIDTH
+        return Picture(
+            src=urls[shown], srcset=srcset, width=sizes[shown][0], height=sizes[shown][1]
+        )
+
+    @property
+    def card_picture(self) -> Picture | None:
+        return self.picture(CARD_WIDTH)
+
+    @property
+    def page_picture(self) -> Picture | None:
+        return self.picture(PAGE_WIDTH)
 
     @property
     def in_stock(self) -> bool:

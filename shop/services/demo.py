@@ -10,8 +10,10 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 from PIL import Image, ImageDraw
@@ -19,6 +21,7 @@ from PIL import Image, ImageDraw
 from accounts.models import Address, User
 from shop.models import Category, Product, Vendor, VendorMembership, VendorStatus
 from shop.services import images
+from shop.tasks import images as image_tasks
 
 SEED = 2026
 DEMO_PASSWORD = "bazaar-demo"  # noqa: S105 - the documented demo password
@@ -62,6 +65,7 @@ PRAISE = [
     "A lovely gift, or a treat for yourself.",
 ]
 PRICE_ENDINGS = [0, 50, 90, 95, 99]
+PICTURE_SIZE = (960, 720)  # 4:3, wide enough for the 800 px product-page thumbnail
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ def seed_demo() -> DemoSummary:
     accounts = _accounts(first_vendor=vendors[0])
     specs = _product_specs(rng, vendors=vendors, categories=categories)
     created = _create_missing_products(specs)
-    _give_pictures(categories)
+    _give_pictures(categories, slugs=[spec["slug"] for spec in specs])
     return DemoSummary(
         vendors=len(vendors),
         categories=len(categories),
@@ -163,38 +167,114 @@ def _create_missing_products(specs: list[dict]) -> int:
     return len(products)
 
 
-def _give_pictures(categories: list[Category]) -> None:
-    """Demo products without an image get their category's picture: one generated,
-    deterministic image per category, re-encoded and named like any upload (so the shop
-    shows images, served from MEDIA_URL, from the first `make run`)."""
+def _give_pictures(categories: list[Category], *, slugs: list[str]) -> None:
+    """Demo products without an image get their own: a generated still life in their
+    category's palette, its shapes drawn from the product's slug, so the same product always
+    gets the same picture. Each is named like an upload (pixels drawn here need no
+    sanitising); the image task makes its thumbnails once the seed commits."""
     storage = Product._meta.get_field("image").storage
-    for index, category in enumerate(categories):
-        waiting = Product.objects.filter(category=category, image="")
-        if not waiting.exists():
-            continue
-        picture = images.sanitise_product_image(_picture(index), name=category.slug)
+    hues = {
+        category.pk: index * 360 // len(CATEGORIES) for index, category in enumerate(categories)
+    }
+    waiting = list(Product.objects.filter(slug__in=slugs, image="").only("slug", "category_id"))
+    for product in waiting:
+        picture = images.named_image(
+            _picture(product.slug, hue=hues.get(product.category_id, 0)),
+            name=product.slug,
+            extension="jpg",
+        )
         name = f"products/demo/{picture.name}"
         if not storage.exists(name):
             name = storage.save(name, picture)
-        waiting.update(image=name)
+        product.image = name
+    Product.objects.bulk_update(waiting, ["image"], batch_size=250)
+    unmade = (
+        Product.objects.filter(slug__in=slugs).exclude(image="").exclude(thumbnails_for=F("image"))
+    )
+    for product_id in unmade.values_list("pk", flat=True):
+        transaction.on_commit(partial(image_tasks.make_product_thumbnails.enqueue, product_id))
 
 
-def _picture(index: int) -> io.BytesIO:
-    """A 640x480 JPEG: a soft background in the category's hue with a few rings."""
-    hue = index * 360 // len(CATEGORIES)
-    canvas = Image.new("RGB", (640, 480), f"hsl({hue}, 35%, 88%)")
+def _picture(slug: str, *, hue: int) -> bytes:
+    """A 960x720 JPEG still life: a wall and a table in the category's hue, and on it one
+    object (vase, jar, box, ball or stack) with decorations, all chosen and sized from the
+    slug."""
+    rng = random.Random(slug)
+    width, height = PICTURE_SIZE
+    accent = (hue + rng.choice([-40, -25, 25, 40, 160])) % 360
+    canvas = Image.new(
+        "RGB", PICTURE_SIZE, f"hsl({hue}, {rng.randint(25, 45)}%, {rng.randint(86, 92)}%)"
+    )
     draw = ImageDraw.Draw(canvas)
-    for ring in range(4):
-        inset = 70 + ring * 34
+    # Soft shapes on the wall behind.
+    for _ in range(rng.randint(3, 6)):
+        x, y, r = rng.randint(0, width), rng.randint(0, height // 2), rng.randint(30, 140)
         draw.ellipse(
-            (inset + 80, inset, 640 - inset - 80, 480 - inset),
-            outline=f"hsl({hue}, 45%, {38 + ring * 9}%)",
-            width=14,
+            (x - r, y - r, x + r, y + r),
+            fill=f"hsl({rng.choice([hue, accent])}, 40%, {rng.randint(78, 86)}%)",
         )
+    # The table.
+    table = int(height * rng.uniform(0.62, 0.72))
+    draw.rectangle((0, table, width, height), fill=f"hsl({hue}, 30%, {rng.randint(62, 72)}%)")
+    draw.rectangle((0, table, width, table + 10), fill=f"hsl({hue}, 30%, 55%)")
+    # The object, standing on the table with its shadow.
+    centre = width // 2 + rng.randint(-120, 120)
+    body_w = rng.randint(180, 300)
+    body_h = rng.randint(200, min(380, table - 80))
+    colour = f"hsl({accent}, {rng.randint(45, 70)}%, {rng.randint(40, 58)}%)"
+    shade = f"hsl({accent}, 50%, 30%)"
+    light = f"hsl({accent}, 60%, 80%)"
+    draw.ellipse(
+        (centre - body_w * 0.7, table + 8, centre + body_w * 0.7, table + 48),
+        fill=f"hsl({hue}, 25%, 52%)",
+    )
+    left, right, top = centre - body_w // 2, centre + body_w // 2, table + 24 - body_h
+    kind = rng.choice(["vase", "jar", "box", "ball", "stack"])
+    if kind == "vase":
+        draw.ellipse((left, top + body_h // 3, right, table + 28), fill=colour)
+        draw.rectangle(
+            (centre - body_w // 6, top, centre + body_w // 6, top + body_h // 2), fill=colour
+        )
+        draw.ellipse((centre - body_w // 4, top - 14, centre + body_w // 4, top + 14), fill=shade)
+    elif kind == "jar":
+        draw.rounded_rectangle((left, top + 40, right, table + 28), radius=40, fill=colour)
+        draw.rounded_rectangle((left + 16, top, right - 16, top + 56), radius=12, fill=shade)
+    elif kind == "box":
+        draw.rounded_rectangle((left, top, right, table + 28), radius=10, fill=colour)
+        draw.rectangle((left, top + body_h // 3, right, top + body_h // 3 + 26), fill=light)
+    elif kind == "ball":
+        size = min(body_w, body_h) + 40
+        draw.ellipse(
+            (centre - size // 2, table + 28 - size, centre + size // 2, table + 28), fill=colour
+        )
+    else:
+        layers = rng.randint(3, 5)
+        step = body_h // layers
+        for layer in range(layers):
+            inset = layer * rng.randint(8, 20)
+            tone = f"hsl({(accent + layer * 12) % 360}, 55%, {42 + layer * 7}%)"
+            draw.rounded_rectangle(
+                (
+                    left + inset,
+                    table + 28 - (layer + 1) * step,
+                    right - inset,
+                    table + 28 - layer * step - 4,
+                ),
+                radius=8,
+                fill=tone,
+            )
+    # A highlight and a few dots of pattern on the object.
+    draw.ellipse(
+        (left + body_w * 0.18, top + body_h * 0.45, left + body_w * 0.3, top + body_h * 0.7),
+        fill=light,
+    )
+    for _ in range(rng.randint(0, 7)):
+        x = rng.randint(left + 30, right - 30)
+        y = rng.randint(top + body_h // 2, table)
+        draw.ellipse((x - 7, y - 7, x + 7, y + 7), fill=light)
     buffer = io.BytesIO()
     canvas.save(buffer, "JPEG", quality=85)
-    buffer.seek(0)
-    return buffer
+    return buffer.getvalue()
 
 
 def _product_specs(

@@ -24,6 +24,8 @@ from django.utils.text import slugify
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from project.errors import DomainError
+from shop.models import Product
+from shop.models.catalogue import THUMBNAIL_WIDTHS, thumbnail_name
 
 # Pillow format -> (extension, save options)
 FORMATS: dict[str, tuple[str, dict]] = {
@@ -93,8 +95,15 @@ def sanitise_product_image(upload: IO[bytes], *, name: str = "") -> SanitisedIma
     extension, options = FORMATS[image_format]
     buffer = io.BytesIO()
     pixels.save(buffer, format=image_format, **options)
-    data = buffer.getvalue()
-    stem = slugify(PurePath(name or getattr(upload, "name", "") or "image").stem)[:60] or "image"
+    return named_image(
+        buffer.getvalue(), name=name or getattr(upload, "name", ""), extension=extension
+    )
+
+
+def named_image(data: bytes, *, name: str, extension: str) -> SanitisedImage:
+    """Image bytes named for storage: the name's slug and a digest of the bytes. Only for
+    pixels already clean: sanitised uploads, or pictures the shop drew itself (demo data)."""
+    stem = slugify(PurePath(name or "image").stem)[:60] or "image"
     digest = hashlib.sha256(data).hexdigest()[:16]
     return SanitisedImage(data, name=f"{stem}-{digest}.{extension}")
 
@@ -109,3 +118,43 @@ def _pixels_only(image: Image.Image, image_format: str) -> Image.Image:
         mode = "RGBA"
     converted = image.convert(mode)
     return Image.frombytes(mode, converted.size, converted.tobytes())
+
+
+THUMBNAIL_OPTIONS = {"quality": 82, "method": 4}
+
+
+def make_product_thumbnails(*, product_id: int) -> Product | None:
+    """Write the WebP thumbnails (THUMBNAIL_WIDTHS, never wider than the original) beside the
+    product's image and record its size and that they exist; the original is kept. Done
+    already, or the product gone or without an image: nothing happens. The row is updated only
+    if its image is still the one the thumbnails were made from."""
+    product = Product.objects.filter(pk=product_id).only("image", "thumbnails_for").first()
+    if product is None or not product.image or product.thumbnails_for == product.image.name:
+        return product
+    name = product.image.name
+    storage = product.image.storage
+    with storage.open(name) as original, Image.open(original) as image:
+        image.load()
+        width, height = image.size
+        pixels = image.convert("RGBA" if image.mode in ("RGBA", "LA", "PA") else "RGB")
+    for target in THUMBNAIL_WIDTHS:
+        thumbnail = _thumbnail(pixels, target)
+        path = thumbnail_name(name, target)
+        if storage.exists(path):  # the name says which image it shows: already made
+            continue
+        saved = storage.save(path, thumbnail)
+        if saved != path:  # pragma: no cover - a concurrent run wrote it first
+            storage.delete(saved)
+    Product.objects.filter(pk=product_id, image=name).update(
+        image_width=width, image_height=height, thumbnails_for=name
+    )
+    return product
+
+
+def _thumbnail(image: Image.Image, width: int) -> ContentFile:
+    if image.width > width:
+        height = round(image.height * width / image.width)
+        image = image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    buffer = io.BytesIO()
+    image.save(buffer, format="WEBP", **THUMBNAIL_OPTIONS)
+    return ContentFile(buffer.getvalue())

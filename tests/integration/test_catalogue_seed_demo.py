@@ -1,12 +1,15 @@
 """`manage.py seed_demo`: the demo shop, deterministic and idempotent."""
 
+import io
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from PIL import Image
 
 from accounts.models import User
 from shop.models import Category, Product, Vendor, VendorMembership, VendorStatus
+from shop.tasks import images as image_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -50,12 +53,35 @@ def test_creates_the_demo_shop(client):
     assert 0 < Product.objects.filter(is_active=False).count() < 25
     assert User.objects.count() == 3
     assert "5 vendors, 12 categories, 500 products (500 new), 3 accounts" in output
-    # Every demo product shows its category's picture, one file per category.
+    # Every demo product shows a picture of its own, named after it.
     assert not Product.objects.filter(image="").exists()
-    assert Product.objects.values("image").distinct().count() == 12
+    assert Product.objects.values("image").distinct().count() == 500
     mug = Product.objects.filter(category__slug="tea-and-coffee").first()
-    assert mug.image.name.startswith("products/demo/tea-and-coffee-")
+    assert mug.image.name.startswith(f"products/demo/{mug.slug}-")
     assert client.get(mug.image.url)["Content-Type"] == "image/jpeg"
+
+
+def test_two_products_of_one_category_get_different_pictures_of_the_same_size():
+    _seed()
+
+    first, second = Product.objects.filter(category__slug="kitchen").order_by("slug")[:2]
+    first_bytes, second_bytes = first.image.read(), second.image.read()
+    assert first_bytes != second_bytes
+    for data in (first_bytes, second_bytes):
+        with Image.open(io.BytesIO(data)) as picture:
+            assert (picture.format, picture.size) == ("JPEG", (960, 720))
+
+
+def test_seeding_enqueues_the_thumbnails_of_every_picture_after_commit(
+    django_capture_on_commit_callbacks,
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        _seed()
+
+    thumbnail_jobs = [c for c in callbacks if c.func == image_tasks.make_product_thumbnails.enqueue]
+    assert sorted(job.args[0] for job in thumbnail_jobs) == sorted(
+        Product.objects.values_list("pk", flat=True)
+    )
 
 
 def test_prices_are_decimals_in_range():

@@ -19,6 +19,7 @@ from django.urls import reverse
 from PIL import ExifTags, Image
 
 from shop.models import Product
+from shop.models.catalogue import thumbnail_name
 from tests import factories
 from tests.fixtures.asgi_server import django_env, free_port, spawn, stop, wait_for
 from tests.fixtures.twofactor import sign_in_with_second_factor
@@ -247,11 +248,16 @@ def test_a_production_run_shows_product_images(client, tmp_path, settings):
         assert server.poll() is None, (tmp_path / "uvicorn.log").read_text()
         with urllib.request.urlopen(f"{url}/p/{product.slug}/") as page:  # noqa: S310
             html = page.read().decode()
+        # The page shows the product-page thumbnail the upload's task made; the original is kept.
         src = re.search(r'<img src="(/media/products/[^"]+)"', html).group(1)
+        assert src == f"/media/{thumbnail_name(product.image.name, 800)}"
         with urllib.request.urlopen(f"{url}{src}") as image:  # noqa: S310
             assert image.status == 200
-            assert image.headers["Content-Type"] == "image/png"
+            assert image.headers["Content-Type"] == "image/webp"
             assert image.headers["X-Content-Type-Options"] == "nosniff"
+            assert image.read() == (media / thumbnail_name(product.image.name, 800)).read_bytes()
+        with urllib.request.urlopen(f"{url}/media/{product.image.name}") as image:  # noqa: S310
+            assert image.headers["Content-Type"] == "image/png"
             assert image.read() == (media / product.image.name).read_bytes()
         with pytest.raises(urllib.error.HTTPError) as missing:
             urllib.request.urlopen(f"{url}/media/products/none.png")  # noqa: S310
