@@ -146,7 +146,8 @@
   if (!window.htmx) return;
   // "live" extension: a fragment marked data-live-prepend="<container id>" replaces the
   // element with its id when the page has one, or else is inserted at the top of that
-  // container (a new row in a list). With no such container the page re-fetches instead.
+  // container (a new row in a list). With no such container, or a filtered one
+  // (data-live-filtered), the page re-fetches instead.
   window.htmx.defineExtension("live", {
     transformResponse: function (text, xhr, element) {
       if (xhr) return text; // only websocket messages
@@ -155,8 +156,16 @@
       var missing = false;
       Array.prototype.slice.call(template.content.children).forEach(function (node) {
         var into = node.getAttribute("data-live-prepend");
-        if (!into || (node.id && document.getElementById(node.id))) return;
+        if (!into) return;
         var container = document.getElementById(into);
+        if (container && container.hasAttribute("data-live-filtered")) {
+          // A filtered list: whether the order (still) belongs in it, and the count above
+          // it, are the server's to say.
+          node.remove();
+          missing = true;
+          return;
+        }
+        if (node.id && document.getElementById(node.id)) return;
         if (!container) {
           node.remove();
           missing = true;

@@ -14,7 +14,7 @@ from project import events
 from project.events.models import OutboxEvent
 from shop import events as shop_events
 from shop.gateways import get_gateway
-from shop.models import Order, Payment, PaymentStatus
+from shop.models import Order, OrderStatus, Payment, PaymentStatus
 from shop.services import fulfilment
 from shop.services import payments as payment_services
 from tests import factories
@@ -354,5 +354,33 @@ def test_the_vendors_dashboard_and_order_count_follow_orders_with_one_notice(
         assert not_reloaded(dashboard)
         assert not_reloaded(orders)
         assert csp == []
+    finally:
+        context.close()
+
+
+@pytest.mark.usefixtures("event_dispatcher")
+def test_a_filtered_order_list_is_refetched_with_its_count(
+    browser,
+    asgi_server,  # noqa: F811 - the fixture
+    shop_data,
+):
+    order = shop_data["order"]
+    other = place_another_order(shop_data)
+    Order.objects.filter(pk=other.pk).update(status=OrderStatus.PAID)
+    processes.wait_for(all_delivered, timeout=15)
+    context = signed_in_context(browser, asgi_server, shop_data["vendor_member"])
+    try:
+        page = context.new_page()
+        open_live(page, "/backoffice/orders/?status=to_ship")
+        expect(page.locator(".order-count")).to_have_text("1 order")
+
+        run_payment_task(shop_data["payment"])
+
+        # Not prepended blindly: the list and its count come again, filtered.
+        expect(page.locator(".order-count")).to_have_text("2 orders", timeout=LIVE_TIMEOUT)
+        expect(page.locator("#order-rows tr")).to_have_count(2)
+        expect(page.locator(f"#order-row-{order.pk}")).to_contain_text("To ship")
+        expect(page.get_by_label("State")).to_have_value("to_ship")
+        assert not_reloaded(page)
     finally:
         context.close()
