@@ -190,6 +190,9 @@ def test_pages_catch_up_after_the_websocket_drops(
         vendor_page = vendor_context.new_page()
         open_live(shopper_page, f"/orders/{order.pk}/")
         open_live(vendor_page, "/backoffice/orders/")
+        dashboard = vendor_context.new_page()
+        open_live(dashboard, "/backoffice/")
+        expect(dashboard.locator("#dashboard-tiles dd").first).to_have_text("1")
         expect(shopper_page.locator("#order-status")).to_contain_text("Paid")
         expect(vendor_page.locator(f"#order-row-{order.pk}")).to_contain_text("To ship")
         expect(vendor_page.locator("#orders-badge")).to_have_text("1 to ship")
@@ -198,6 +201,7 @@ def test_pages_catch_up_after_the_websocket_drops(
         asgi_server.stop()
         shopper_page.wait_for_selector("[data-live-connected]", state="detached")
         vendor_page.wait_for_selector("[data-live-connected]", state="detached")
+        dashboard.wait_for_selector("[data-live-connected]", state="detached")
         # The order ships and its event is delivered while nobody is connected: the live
         # messages are lost (the channel layer is at-most-once).
         ship(order, shop_data["vendor_member"])
@@ -214,9 +218,13 @@ def test_pages_catch_up_after_the_websocket_drops(
             "Shipped", timeout=LIVE_TIMEOUT * 2
         )
         expect(vendor_page.locator("#orders-badge")).to_have_text("")
+        expect(dashboard.locator("#dashboard-tiles dd").first).to_have_text(
+            "0", timeout=LIVE_TIMEOUT * 2
+        )
         expect(shopper_page.locator("[data-live-connected]")).to_have_count(1)
         assert not_reloaded(shopper_page)
         assert not_reloaded(vendor_page)
+        assert not_reloaded(dashboard)
     finally:
         shopper_context.close()
         vendor_context.close()
