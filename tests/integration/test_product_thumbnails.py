@@ -134,3 +134,30 @@ def test_the_product_page_shows_the_large_thumbnail_with_its_size(client):
     assert 'width="800" height="600"' in img
     assert "srcset=" in img
     assert 'loading="lazy"' not in img
+
+
+def _line_thumb(html: str) -> str:
+    return re.search(r'<span class="line-thumb" aria-hidden="true">(.*?)</span>', html).group(1)
+
+
+def test_the_cart_shows_each_line_with_its_card_thumbnail(client):
+    product = _product_with_image(name="Teal Mug")
+    image_tasks.make_product_thumbnails.enqueue(product.pk)
+    client.post(reverse("shop:cart_add"), {"product_id": product.pk, "quantity": 1})
+
+    thumb = _line_thumb(client.get(reverse("shop:cart")).content.decode())
+
+    small = product.image.storage.url(thumbnail_name(product.image.name, 320))
+    assert f'src="{small}"' in thumb
+    assert 'width="320" height="240"' in thumb
+
+
+def test_the_backoffice_products_list_shows_thumbnails(client):
+    product = _product_with_image(name="Teal Mug")
+    image_tasks.make_product_thumbnails.enqueue(product.pk)
+    member = factories.VendorMembershipFactory(vendor=product.vendor)
+    sign_in_with_second_factor(client, member.user)
+
+    thumb = _line_thumb(client.get(reverse("backoffice:product_list")).content.decode())
+
+    assert f'src="{product.image.storage.url(thumbnail_name(product.image.name, 320))}"' in thumb
