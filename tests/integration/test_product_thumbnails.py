@@ -161,3 +161,18 @@ def test_the_backoffice_products_list_shows_thumbnails(client):
     thumb = _line_thumb(client.get(reverse("backoffice:product_list")).content.decode())
 
     assert f'src="{product.image.storage.url(thumbnail_name(product.image.name, 320))}"' in thumb
+
+
+def test_the_checkout_review_shows_each_line_with_its_card_thumbnail(client, shopper):
+    product = _product_with_image(name="Teal Mug")
+    image_tasks.make_product_thumbnails.enqueue(product.pk)
+    home = factories.AddressFactory(user=shopper)
+    shopper.default_address = home
+    shopper.save()
+    factories.CartItemFactory(cart__user=shopper, product=product, quantity=1)
+    client.force_login(shopper)
+    client.post(reverse("shop:checkout"), {"address": str(home.pk)})
+
+    thumb = _line_thumb(client.get(reverse("shop:checkout_review")).content.decode())
+
+    assert f'src="{product.image.storage.url(thumbnail_name(product.image.name, 320))}"' in thumb
