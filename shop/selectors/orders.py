@@ -200,10 +200,11 @@ class ShipmentView:
 
 def access_order_state(*, user: User, pk: int, with_lines: bool = False) -> OrderState:
     """The user's own order (anyone else's is a 404) as one consistent state, with its lines
-    (and their vendors) when `with_lines` (the full page; its live fragment needs none)."""
+    (their vendors and products, for the pictures) when `with_lines` (the full page; its live
+    fragment needs none)."""
     queryset = _with_state(Order.objects.filter(customer_id=user.pk))
     if with_lines:
-        lines = OrderLine.objects.select_related("vendor").order_by("vendor__name", "id")
+        lines = OrderLine.objects.select_related("vendor", "product").order_by("vendor__name", "id")
         queryset = queryset.prefetch_related(Prefetch("lines", queryset=lines))
     return OrderState(get_object_or_404(queryset, pk=pk))
 

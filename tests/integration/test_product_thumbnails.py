@@ -176,3 +176,20 @@ def test_the_checkout_review_shows_each_line_with_its_card_thumbnail(client, sho
     thumb = _line_thumb(client.get(reverse("shop:checkout_review")).content.decode())
 
     assert f'src="{product.image.storage.url(thumbnail_name(product.image.name, 320))}"' in thumb
+
+
+def test_the_order_page_shows_each_line_with_its_card_thumbnail_or_initial(client, shopper):
+    product = _product_with_image(name="Teal Mug")
+    image_tasks.make_product_thumbnails.enqueue(product.pk)
+    order = factories.OrderFactory(customer=shopper)
+    factories.OrderLineFactory(order=order, product=product, product_name="Teal Mug")
+    withdrawn = factories.OrderLineFactory(order=order, product_name="Withdrawn Vase")
+    withdrawn.product.delete()  # the line keeps its snapshot; its product is gone
+    client.force_login(shopper)
+
+    html = client.get(reverse("shop:order_detail", args=[order.pk])).content.decode()
+
+    thumbs = re.findall(r'<span class="line-thumb" aria-hidden="true">(.*?)</span>', html)
+    small = product.image.storage.url(thumbnail_name(product.image.name, 320))
+    assert any(f'src="{small}"' in thumb for thumb in thumbs)
+    assert "W" in thumbs
