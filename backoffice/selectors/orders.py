@@ -109,7 +109,7 @@ def access_vendor_order(*, vendor: Vendor, pk: int) -> Order:
             Prefetch(
                 "lines",
                 queryset=OrderLine.objects.filter(vendor=vendor)
-                .select_related("shipment")
+                .select_related("shipment", "product")
                 .prefetch_related("refunds")
                 .order_by("id"),
                 to_attr="vendor_lines",

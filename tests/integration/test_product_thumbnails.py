@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
 
-from shop.models import Product
+from shop.models import OrderStatus, Product
 from shop.models.catalogue import thumbnail_name
 from shop.services import images
 from shop.tasks import images as image_tasks
@@ -193,3 +193,17 @@ def test_the_order_page_shows_each_line_with_its_card_thumbnail_or_initial(clien
     small = product.image.storage.url(thumbnail_name(product.image.name, 320))
     assert any(f'src="{small}"' in thumb for thumb in thumbs)
     assert "W" in thumbs
+
+
+def test_the_backoffice_order_page_shows_each_line_with_its_card_thumbnail(client, shopper):
+    product = _product_with_image(name="Teal Mug")
+    image_tasks.make_product_thumbnails.enqueue(product.pk)
+    order = factories.OrderFactory(customer=shopper, status=OrderStatus.PAID)
+    factories.OrderLineFactory(order=order, product=product, product_name="Teal Mug")
+    member = factories.VendorMembershipFactory(vendor=product.vendor)
+    sign_in_with_second_factor(client, member.user)
+
+    html = client.get(reverse("backoffice:order_detail", args=[order.pk])).content.decode()
+
+    small = product.image.storage.url(thumbnail_name(product.image.name, 320))
+    assert f'src="{small}"' in _line_thumb(html)
