@@ -30,7 +30,8 @@ def _order_key(order: Order) -> str:
 
 
 def _order(order_id: int) -> Order | None:
-    lines = OrderLine.objects.select_related("vendor").order_by("vendor__name", "id")
+    # With each line's product: the emails show its card thumbnail.
+    lines = OrderLine.objects.select_related("vendor", "product").order_by("vendor__name", "id")
     return (
         Order.objects.select_related("customer")
         .prefetch_related(Prefetch("lines", queryset=lines))

@@ -5,6 +5,7 @@ import io
 import re
 
 import pytest
+from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
@@ -12,6 +13,7 @@ from PIL import Image
 from shop.models import OrderStatus, Product
 from shop.models.catalogue import thumbnail_name
 from shop.services import images
+from shop.tasks import emails as email_tasks
 from shop.tasks import images as image_tasks
 from tests import factories
 from tests.fixtures.twofactor import sign_in_with_second_factor
@@ -207,3 +209,26 @@ def test_the_backoffice_order_page_shows_each_line_with_its_card_thumbnail(clien
 
     small = product.image.storage.url(thumbnail_name(product.image.name, 320))
     assert f'src="{small}"' in _line_thumb(html)
+
+
+def test_order_emails_show_each_line_with_its_absolute_card_thumbnail(settings, shopper):
+    settings.SITE_URL = "https://bazaar.example"
+    product = _product_with_image(name="Teal Mug")
+    image_tasks.make_product_thumbnails.enqueue(product.pk)
+    order = factories.OrderFactory(customer=shopper, status=OrderStatus.PAID)
+    factories.OrderLineFactory(order=order, product=product, product_name="Teal Mug")
+    withdrawn = factories.OrderLineFactory(order=order, product_name="Withdrawn Vase")
+    withdrawn.product.delete()  # no picture left: the line is named without one
+    product.vendor.contact_email = "maker@example.com"
+    product.vendor.save()
+
+    email_tasks.send_order_confirmation.call(order.pk)
+    email_tasks.send_vendor_new_order.call(order.pk, product.vendor_id)
+
+    small = product.image.storage.url(thumbnail_name(product.image.name, 320))
+    for message in mail.outbox:
+        html = message.alternatives[0].content
+        images_shown = re.findall(r'<img src="([^"]+)"', html)
+        assert images_shown == [f"https://bazaar.example{small}"], message.to
+        assert "Withdrawn Vase" in html or message.to == ["maker@example.com"]
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([shopper.email, "maker@example.com"])
