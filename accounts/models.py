@@ -2,6 +2,7 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.crypto import salted_hmac
+from django_countries import countries
 
 from project.files import private_storage
 
@@ -114,7 +115,7 @@ class Address(models.Model):
                 self.line1,
                 self.line2,
                 f"{self.postal_code} {self.city}",
-                self.country,
+                countries.name(self.country) or self.country,
             )
             if line
         ]

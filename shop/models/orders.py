@@ -3,6 +3,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django_countries import countries
 
 from shop.models.catalogue import Product
 from shop.models.vendors import Vendor
@@ -84,7 +85,7 @@ class Order(models.Model):
                 self.ship_line1,
                 self.ship_line2,
                 f"{self.ship_postal_code} {self.ship_city}",
-                self.ship_country,
+                countries.name(self.ship_country) or self.ship_country,
             )
             if line
         ]

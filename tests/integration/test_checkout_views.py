@@ -157,6 +157,17 @@ def test_the_country_is_a_select_of_country_names_stored_as_its_code(client, sho
     assert '<option value="FR">France</option>' in page
 
 
+def test_addresses_show_the_country_by_name(client, shopper):
+    address = factories.AddressFactory(user=shopper, country="FR")
+    order = factories.OrderFactory(customer=shopper, ship_country="DE")
+    client.force_login(shopper)
+
+    assert address.lines[-1] == "France"
+    assert order.shipping_lines[-1] == "Germany"
+    assert "France" in client.get(reverse("accounts:profile")).text
+    assert "Germany" in client.get(reverse("shop:order_detail", args=[order.pk])).text
+
+
 def test_new_address_can_be_saved_to_the_address_book(client, shopper, product):
     factories.CartItemFactory(cart__user=shopper, product=product)
     client.force_login(shopper)
