@@ -81,10 +81,11 @@ cat <<MSG
   Bazaar is running at http://$host:$port/
   Demo accounts (password: bazaar-demo):
     shopper@example.com   a shopper with a saved address
-    vendor@example.com    member of the first vendor (backoffice at /backoffice/)
+    vendor@example.com    owner of the first vendor (backoffice at /backoffice/)
     staff@example.com     staff and superuser (admin at /admin/)
+  Staff and shop owners set up an authenticator app (two-factor sign-in) the first time.
   $mail_note
-  The task workers log to var/worker-<queue>.log; the server or a worker that stops is
+  The task workers log to $var_dir/worker-<queue>.log; the server or a worker that stops is
   started again.
   Test cards: 4242 4242 4242 4242 approves, 4000 0000 0000 0002 is declined.
   Press Ctrl+C to stop.
