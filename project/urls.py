@@ -2,7 +2,11 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from project import csp, media, views
+from project import csp, error_pages, media, views
+
+# The shop-layout error pages, with a plain fallback (project.error_pages).
+handler403 = error_pages.permission_denied
+handler404 = error_pages.page_not_found
 
 admin.site.site_header = "Bazaar administration"
 admin.site.site_title = "Bazaar admin"

@@ -1,10 +1,15 @@
 """403, 404 and 500 pages in the shop's layout, with a way back, as shown with DEBUG off;
 and a pending vendor's backoffice says the application is under review."""
 
+import logging
+
 import pytest
-from django.db import DatabaseError
+from django.db import DatabaseError, OperationalError, connection
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.http import Http404
 from django.urls import include, path
 
+from project import urls as project_urls
 from shop.models import VendorStatus
 from tests import factories
 
@@ -15,8 +20,55 @@ def _boom(request):
     raise DatabaseError("the database is unreachable")
 
 
-# This module doubles as a URLconf: the shop's URLs plus a view that fails.
-urlpatterns = [path("boom/", _boom), path("", include("project.urls"))]
+def _missing_after_the_connection_died(request):
+    """As after a database restart: the connection dies once the view's own queries are done,
+    and the view answers "not found"; the error page's layout then meets the dead connection."""
+    with connection.cursor() as cursor:
+        try:
+            cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        except DatabaseError:
+            pass  # the server cut this very connection
+    raise Http404("No such order.")
+
+
+class _DatabaseDown:
+    """From the moment a view calls `_database_down.go()`, every new query fails as it
+    would with PostgreSQL unreachable (Django's own cursor, the project's code untouched)."""
+
+    active: "_DatabaseDown | None" = None
+
+    def __init__(self, monkeypatch):
+        self.down = False
+        original = BaseDatabaseWrapper.cursor
+
+        def cursor(wrapper):
+            if self.down:
+                raise OperationalError("connection to server failed: Connection refused")
+            return original(wrapper)
+
+        monkeypatch.setattr(BaseDatabaseWrapper, "cursor", cursor)
+        _DatabaseDown.active = self
+
+    def restore(self):
+        self.down = False
+        _DatabaseDown.active = None
+
+
+def _missing_while_the_database_goes_down(request):
+    _DatabaseDown.active.down = True
+    raise Http404("No such order.")
+
+
+# This module doubles as a URLconf: the shop's URLs plus views that fail, with the shop's
+# error handlers.
+urlpatterns = [
+    path("boom/", _boom),
+    path("gone/", _missing_after_the_connection_died),
+    path("gone-while-the-database-is-down/", _missing_while_the_database_goes_down),
+    path("", include("project.urls")),
+]
+handler403 = project_urls.handler403
+handler404 = project_urls.handler404
 
 
 @pytest.fixture(autouse=True)
@@ -110,3 +162,45 @@ def test_a_server_error_page_renders_even_when_the_database_and_context_processo
     assert '<a class="button" href="/">Back to the home page</a>' in content
     assert 'action="/products/"' in content
     assert '<a href="/accounts/login/">Log in</a>' in content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_404_after_its_database_connection_died_still_shows_the_shops_layout(
+    client, settings, shopper
+):
+    # Found by `make chaos`: after a PostgreSQL restart, a vendor's "not your order" 404
+    # came back as a 500 with no traceback anywhere. Django renders the error page on a
+    # thread whose connection had died with the restart (and swallows a failing 404 page).
+    settings.ROOT_URLCONF = __name__
+    client.force_login(shopper)  # signed in: the header asks the database for the cart badge
+
+    response = client.get("/gone/")
+
+    assert response.status_code == 404
+    content = response.content.decode()
+    assert "<title>Page not found · Bazaar</title>" in content
+    assert "We can’t find that page" in content
+    assert '<a href="/orders/">My orders</a>' in content  # the full header, for this shopper
+    assert 'class="cart-badge' in content
+
+
+def test_a_404_whose_layout_cannot_reach_the_database_is_a_plain_404_and_logged(
+    client, settings, shopper, monkeypatch, caplog
+):
+    settings.ROOT_URLCONF = __name__
+    client.force_login(shopper)
+    down = _DatabaseDown(monkeypatch)
+
+    with caplog.at_level(logging.ERROR, logger="project.error_pages"):
+        response = client.get("/gone-while-the-database-is-down/")
+    down.restore()
+
+    assert response.status_code == 404
+    content = response.content.decode()
+    assert "<title>Page not found · Bazaar</title>" in content
+    assert "We can’t find that page" in content
+    assert '<a class="button" href="/">Back to the home page</a>' in content
+    assert "My orders" not in content  # the self-contained page: no user, no cart
+    [record] = [record for record in caplog.records if record.name == "project.error_pages"]
+    assert record.getMessage().startswith("The 404 page could not render in the shop's layout")
+    assert record.exc_info[0] is OperationalError
