@@ -15,7 +15,7 @@ help:
 	@echo "make test   - the whole suite on PostgreSQL and Redis (unit, integration, browser)"
 	@echo "make bench  - task throughput, payment latency, websocket latency and fan-out"
 	@echo "make chaos  - fault-injection run, a few minutes (CHAOS_SECONDS=, CHAOS_ARGS=); not in make test"
-	@echo "make lint   - ruff format check and lint, semgrep with the local rules (.semgrep/)"
+	@echo "make lint   - ruff, semgrep with the local rules (.semgrep/), and the deployment checks"
 	@echo "make clean  - remove the virtualenv and the embedded database"
 
 $(VENV)/.installed: pyproject.toml
@@ -57,6 +57,8 @@ lint: install
 	$(VENV)/bin/semgrep scan --config .semgrep/bazaar.yml --metrics=off --disable-version-check \
 		--error --quiet $(SEMGREP_TARGETS)
 	@scripts/semgrep-rules-test.sh "$(VENV)"
+	@# Dockerfile (hadolint), deploy/k8s/ rendered and validated, check --deploy, migrations.
+	$(PY) scripts/check_deploy.py
 
 format: install
 	$(VENV)/bin/ruff format .
