@@ -1,0 +1,586 @@
+"""deploy/k8s/overlays/production as Kubernetes would run it.
+
+The overlay is rendered with the pinned kubectl (scripts/check_deploy.py, which CI also runs),
+and what the pods would get is checked against the code: the settings production refuses to
+start without, each queue's task timeout, the queue-depth metric the workers scale on. The
+web and a worker are started through the image's entrypoint with exactly the pods'
+settings (only the database and Redis swapped for the test's), and their probes are run as
+the kubelet would run them.
+"""
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.tasks import TaskResultStatus
+from django.utils import timezone
+
+from project.background import monitoring
+from project.background.models import TaskRecord
+from scripts import check_deploy
+from tests.fixtures.asgi_server import database_url, free_port, stop, wait_for
+from tests.fixtures.database import OWNER
+
+BASE_DIR = Path(settings.BASE_DIR)
+ENTRYPOINT = str(BASE_DIR / "scripts" / "container-entrypoint.sh")
+KEDA = "keda.sh/v1alpha1"
+
+
+def find(resources: list[dict], kind: str, name: str) -> dict:
+    matches = [r for r in resources if r["kind"] == kind and r["metadata"]["name"] == name]
+    assert len(matches) == 1, f"expected one {kind}/{name}, found {len(matches)}"
+    return matches[0]
+
+
+def of_kind(resources: list[dict], kind: str) -> dict[str, dict]:
+    return {r["metadata"]["name"]: r for r in resources if r["kind"] == kind}
+
+
+def container(workload: dict) -> dict:
+    (only,) = workload["spec"]["template"]["spec"]["containers"]
+    return only
+
+
+def pod_labels(workload: dict) -> dict[str, str]:
+    return workload["spec"]["template"]["metadata"]["labels"]
+
+
+@pytest.fixture(scope="module")
+def rendered() -> list[dict]:
+    return check_deploy.render()
+
+
+@pytest.fixture(scope="module")
+def pod_env(rendered) -> dict[str, str]:
+    """What every pod gets from the settings ConfigMap and the Secret."""
+    return check_deploy.pod_settings(rendered)
+
+
+def site_host(pod_env: dict[str, str]) -> str:
+    """The site's host: the first of ALLOWED_HOSTS (the overlay says it once)."""
+    return pod_env["ALLOWED_HOSTS"].split(",")[0]
+
+
+def clean_env(tmp_path: Path, **variables: str) -> dict[str, str]:
+    """A process environment with nothing of this test process's settings in it."""
+    return {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "BAZAAR_VAR_DIR": str(tmp_path / "var"),
+        **variables,
+    }
+
+
+def on_test_services(pod_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The pods' settings with the test database (as the app role) and the test Redis."""
+    return clean_env(
+        tmp_path,
+        **{
+            **pod_env,
+            "DATABASE_URL": database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            "CACHE_KEY_PREFIX": f"{settings.CACHES['default']['KEY_PREFIX']}-deploy",
+            "MEDIA_ROOT": str(tmp_path / "files" / "media"),
+            "PRIVATE_FILES_ROOT": str(tmp_path / "files" / "private"),
+        },
+    )
+
+
+SETTINGS_VIEW = """
+import json
+import django
+django.setup()
+from django.conf import settings
+from project.background import conf
+print(json.dumps({
+    "database": settings.DATABASES["default"]["ENGINE"],
+    "cache": settings.CACHES["default"]["BACKEND"],
+    "channel_layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
+    "embedded_dispatcher": settings.EVENTS_EMBEDDED_DISPATCHER,
+    "mailer": settings.MAILERS["default"]["BACKEND"],
+    "static_storage": settings.STORAGES["staticfiles"]["BACKEND"],
+    "debug": settings.DEBUG,
+    "queues": {queue: conf.queue_timeout(queue) for queue in conf.queue_names()},
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def pod_settings(pod_env, tmp_path_factory) -> dict:
+    """project.settings as a pod loads it from the rendered ConfigMap and Secret."""
+    env = clean_env(tmp_path_factory.mktemp("settings"), **pod_env)
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", SETTINGS_VIEW],
+        cwd=BASE_DIR,
+        env={**env, "DJANGO_SETTINGS_MODULE": "project.settings"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def required_in_production(tmp_path: Path) -> list[str]:
+    """The variables project.settings refuses to start without when BAZAAR_MODE=production,
+    found by starting it with none and adding each one it names until it starts."""
+    env = clean_env(tmp_path, BAZAAR_MODE="production")
+    found: list[str] = []
+    for _ in range(20):
+        result = subprocess.run(  # noqa: S603
+            [sys.executable, "-c", "import project.settings"],
+            cwd=BASE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode == 0:
+            return found
+        missing = re.search(r"(\w+) must be set when BAZAAR_MODE=production", result.stderr)
+        assert missing, f"settings failed for another reason:\n{result.stderr}"
+        found.append(missing[1])
+        env[missing[1]] = "required.example.com"
+    raise AssertionError(f"settings still refuse to start after {found}")
+
+
+def test_every_variable_production_requires_reaches_every_pod(rendered, pod_env, tmp_path):
+    required = required_in_production(tmp_path)
+
+    assert "SECRET_KEY" in required
+    assert [name for name in required if not pod_env.get(name)] == []
+    workloads = [*of_kind(rendered, "Deployment").values(), *of_kind(rendered, "Job").values()]
+    configmap = next(
+        name for name in of_kind(rendered, "ConfigMap") if name.startswith("bazaar-settings-")
+    )
+    for workload in workloads:
+        sources = container(workload)["envFrom"]
+        assert {"configMapRef": {"name": configmap}} in sources, workload["metadata"]["name"]
+        assert {"secretRef": {"name": "bazaar-secrets"}} in sources, workload["metadata"]["name"]
+
+
+def test_the_pods_settings_are_the_production_shape(pod_settings):
+    assert pod_settings["database"] == "project.db.backends.postgresql"
+    assert pod_settings["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert pod_settings["channel_layer"] == "channels_redis.core.RedisChannelLayer"
+    # The dispatcher Deployment delivers events; the web pods must not.
+    assert pod_settings["embedded_dispatcher"] is False
+    assert pod_settings["mailer"] == "project.background.smtp.EmailBackend"
+    assert pod_settings["static_storage"] == (
+        "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    )
+    assert pod_settings["debug"] is False
+
+
+def test_one_worker_deployment_per_queue_and_every_process_kind(rendered, pod_settings):
+    deployments = of_kind(rendered, "Deployment")
+    workers = {
+        name.removeprefix("bazaar-worker-"): container(deployment)["args"]
+        for name, deployment in deployments.items()
+        if name.startswith("bazaar-worker-")
+    }
+
+    assert workers == {queue: ["worker", queue] for queue in pod_settings["queues"]}
+    assert container(deployments["bazaar-web"])["args"] == ["web"]
+    assert container(deployments["bazaar-dispatcher"])["args"] == ["dispatcher"]
+    assert container(find(rendered, "Job", "bazaar-migrate"))["args"] == ["migrate"]
+    assert len({container(d)["image"] for d in deployments.values()}) == 1
+
+
+def test_termination_grace_outlasts_each_queues_task_timeout(rendered, pod_settings):
+    for queue, timeout in pod_settings["queues"].items():
+        pod = find(rendered, "Deployment", f"bazaar-worker-{queue}")["spec"]["template"]["spec"]
+        pre_stop = pod["containers"][0].get("lifecycle", {}).get("preStop", {})
+        pre_stop_seconds = pre_stop.get("sleep", {}).get("seconds", 0)
+        # run_worker lets running tasks finish for the queue's timeout + 5 s after SIGTERM.
+        assert pod["terminationGracePeriodSeconds"] > pre_stop_seconds + timeout + 5, queue
+
+    web = find(rendered, "Deployment", "bazaar-web")["spec"]["template"]["spec"]
+    web_pre_stop = web["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+    uvicorn_graceful = int(
+        re.search(r"--timeout-graceful-shutdown (\d+)", Path(ENTRYPOINT).read_text())[1]
+    )
+    assert web["terminationGracePeriodSeconds"] > web_pre_stop + uvicorn_graceful
+
+
+def test_web_probes_are_healthz_and_readyz_on_the_http_port(rendered):
+    web = container(find(rendered, "Deployment", "bazaar-web"))
+
+    assert web["ports"] == [{"name": "http", "containerPort": 8000}]
+    assert web["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert web["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert web["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert web[probe]["httpGet"]["port"] == "http"
+
+
+def test_worker_probes_run_worker_alive_for_their_queue(rendered, pod_settings):
+    for queue in pod_settings["queues"]:
+        worker = container(find(rendered, "Deployment", f"bazaar-worker-{queue}"))
+        command = ["python", "manage.py", "worker_alive", queue]
+        assert worker["livenessProbe"]["exec"]["command"] == command
+        assert worker["startupProbe"]["exec"]["command"] == command
+
+
+def test_web_autoscales_on_cpu_and_memory_with_the_stated_behaviour(rendered):
+    hpa = find(rendered, "HorizontalPodAutoscaler", "bazaar-web")
+
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "bazaar-web",
+    }
+    targets = {m["resource"]["name"]: m["resource"]["target"] for m in hpa["spec"]["metrics"]}
+    assert targets == {
+        "cpu": {"type": "Utilization", "averageUtilization": 70},
+        "memory": {"type": "Utilization", "averageUtilization": 80},
+    }
+    assert hpa["spec"]["behavior"]["scaleUp"]["stabilizationWindowSeconds"] == 60
+    assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
+    assert hpa["spec"]["minReplicas"] >= 2
+    # Utilization is of the requests: the web container must state both.
+    requests = container(find(rendered, "Deployment", "bazaar-web"))["resources"]["requests"]
+    assert set(requests) == {"cpu", "memory"}
+
+
+def test_workers_scale_on_their_queue_depth_above_1000(rendered, pod_settings):
+    """KEDA's kinds have no schema in kubernetes-validate: their fields are checked here."""
+    scaled = of_kind(rendered, "ScaledObject")
+    auth = find(rendered, "TriggerAuthentication", "bazaar-keda-postgres")
+    secret = find(rendered, "Secret", "bazaar-secrets")
+
+    assert set(scaled) == {f"bazaar-worker-{queue}" for queue in pod_settings["queues"]}
+    for name, scaled_object in scaled.items():
+        spec = scaled_object["spec"]
+        assert scaled_object["apiVersion"] == KEDA
+        assert spec["scaleTargetRef"] == {"name": name}
+        find(rendered, "Deployment", name)
+        assert 1 <= spec["minReplicaCount"] < spec["maxReplicaCount"]
+        (trigger,) = spec["triggers"]
+        assert trigger["type"] == "postgresql"
+        assert trigger["metadata"]["targetQueryValue"] == "1000"
+        assert trigger["authenticationRef"] == {"name": "bazaar-keda-postgres"}
+        behavior = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+        assert behavior["scaleDown"]["stabilizationWindowSeconds"] == 300
+    assert auth["apiVersion"] == KEDA
+    (reference,) = auth["spec"]["secretTargetRef"]
+    assert reference["parameter"] == "connection"
+    assert reference["name"] == "bazaar-secrets"
+    assert reference["key"] in secret["stringData"]
+
+
+@pytest.mark.django_db
+def test_the_scaling_query_counts_what_bazaar_task_queue_depth_reports(rendered):
+    now = timezone.now()
+    states = [
+        # (queue, status, due in seconds, how many)
+        ("emails", TaskResultStatus.READY, -5, 7),
+        ("emails", TaskResultStatus.READY, 600, 2),  # waiting for a retry: not yet work
+        ("emails", TaskResultStatus.RUNNING, -5, 3),
+        ("emails", TaskResultStatus.SUCCESSFUL, -5, 4),
+        ("critical", TaskResultStatus.READY, -1, 5),
+        ("analytics", TaskResultStatus.FAILED, -5, 1),
+    ]
+    number = 0
+    for queue, status, due, count in states:
+        for _ in range(count):
+            number += 1
+            TaskRecord.objects.create(
+                id=f"deploy-{number}",
+                task_path="shop.tasks.example",
+                queue=queue,
+                status=status,
+                enqueued_at=now - timedelta(minutes=1),
+                next_attempt_at=now + timedelta(seconds=due),
+            )
+    depths = {queue: stats["depth"] for queue, stats in monitoring.queue_stats().items()}
+
+    counted = {}
+    with connection.cursor() as cursor:
+        for name, scaled_object in of_kind(rendered, "ScaledObject").items():
+            cursor.execute(scaled_object["spec"]["triggers"][0]["metadata"]["query"])
+            counted[name.removeprefix("bazaar-worker-")] = cursor.fetchone()[0]
+
+    assert counted == depths
+    assert counted["emails"] == 7
+    assert counted["critical"] == 5
+
+
+def test_keda_reads_the_queue_depth_without_the_apps_row_scope(rendered, django_db_blocker):
+    """KEDA's connection is a plain one as the app role, not Django's (which starts every
+    connection in the 'system' row-level-security scope): the task table must not hide rows
+    from it. Committed rows, so they are seen from another connection."""
+    query = find(rendered, "ScaledObject", "bazaar-worker-default")["spec"]["triggers"][0]
+    now = timezone.now()
+    with django_db_blocker.unblock():
+        TaskRecord.objects.create(
+            id="deploy-keda-view",
+            task_path="shop.tasks.example",
+            queue="default",
+            enqueued_at=now,
+            next_attempt_at=now - timedelta(seconds=1),
+        )
+        try:
+            with psycopg.connect(database_url()) as keda:
+                seen = keda.execute(query["metadata"]["query"]).fetchone()[0]
+        finally:
+            TaskRecord.objects.filter(id="deploy-keda-view").delete()
+
+    assert seen >= 1
+
+
+def test_ingress_sends_websockets_and_pages_to_the_web_service(rendered, pod_env):
+    service = find(rendered, "Service", "bazaar-web")
+    web = find(rendered, "Deployment", "bazaar-web")
+    websockets = find(rendered, "Ingress", "bazaar-websockets")
+    pages = find(rendered, "Ingress", "bazaar-web")
+    host = site_host(pod_env)
+
+    assert service["spec"]["selector"].items() <= pod_labels(web).items()
+    assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http"}]
+    for ingress, path in ((websockets, "/ws/"), (pages, "/")):
+        (rule,) = ingress["spec"]["rules"]
+        assert rule["host"] == host
+        assert ingress["spec"]["tls"][0]["hosts"] == [host]
+        (route,) = rule["http"]["paths"]
+        assert route["path"] == path
+        assert route["backend"]["service"] == {"name": "bazaar-web", "port": {"name": "http"}}
+    timeouts = websockets["metadata"]["annotations"]
+    assert int(timeouts["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
+    assert int(timeouts["nginx.ingress.kubernetes.io/proxy-send-timeout"]) >= 3600
+
+
+def test_every_deployment_has_a_disruption_budget_over_its_pods(rendered):
+    budgets = of_kind(rendered, "PodDisruptionBudget")
+    deployments = of_kind(rendered, "Deployment")
+
+    assert set(budgets) == set(deployments)
+    for name, budget in budgets.items():
+        selector = budget["spec"]["selector"]["matchLabels"]
+        covered = [
+            d
+            for d, deployment in deployments.items()
+            if selector.items() <= pod_labels(deployment).items()
+        ]
+        assert covered == [name]
+        assert budget["spec"]["maxUnavailable"] == 1
+
+
+def test_only_the_migrate_job_gets_the_owner_roles_url(rendered):
+    job = container(find(rendered, "Job", "bazaar-migrate"))
+    migrate_secret = find(rendered, "Secret", "bazaar-migrate-secrets")
+
+    (variable,) = job["env"]
+    assert variable["name"] == "DATABASE_MIGRATE_URL"
+    assert variable["valueFrom"]["secretKeyRef"] == {
+        "name": "bazaar-migrate-secrets",
+        "key": "DATABASE_MIGRATE_URL",
+    }
+    assert "DATABASE_MIGRATE_URL" in migrate_secret["stringData"]
+    for deployment in of_kind(rendered, "Deployment").values():
+        assert "bazaar-migrate-secrets" not in json.dumps(deployment)
+    assert "DATABASE_MIGRATE_URL" not in find(rendered, "Secret", "bazaar-secrets")["stringData"]
+
+
+def test_the_rollout_phases_put_the_migrate_job_before_every_deployment(rendered):
+    """docs/deployment.md's rollout applies by label: first what has no component label
+    (settings, secrets, volume), then component=migrate, then every other component."""
+
+    def phase(resource: dict) -> str:
+        component = resource["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+        return "shared" if component is None else "migrate" if component == "migrate" else "rest"
+
+    phases = {(r["kind"], r["metadata"]["name"]): phase(r) for r in rendered}
+
+    assert [name for name, where in phases.items() if where == "migrate"] == [
+        ("Job", "bazaar-migrate")
+    ]
+    assert {where for (kind, _), where in phases.items() if kind == "Deployment"} == {"rest"}
+    for kind in ("Namespace", "ConfigMap", "Secret", "PersistentVolumeClaim"):
+        assert {where for (k, _), where in phases.items() if k == kind} == {"shared"}, kind
+
+
+def test_the_migrate_job_connects_as_the_owner_role(rendered, pod_env, django_db_setup, tmp_path):
+    """The Job's command with the pods' settings, DATABASE_URL naming a role that does not
+    exist: `migrate` must use DATABASE_MIGRATE_URL (--plan: it changes nothing)."""
+    job = container(find(rendered, "Job", "bazaar-migrate"))
+    test_database = connection.settings_dict
+    owner_url = (
+        f"postgres://{OWNER.name}:{OWNER.password}@{test_database['HOST'] or '127.0.0.1'}:"
+        f"{test_database['PORT'] or 5432}/{test_database['NAME']}"
+    )
+    env = {
+        **on_test_services(pod_env, tmp_path),
+        "DATABASE_URL": owner_url.replace(f"{OWNER.name}:{OWNER.password}", "bazaar_nobody:x"),
+        job["env"][0]["name"]: owner_url,
+    }
+
+    result = subprocess.run(  # noqa: S603
+        [ENTRYPOINT, *job["args"], "--plan"], env=env, capture_output=True, text=True, check=False
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "No planned migration operations." in result.stdout
+
+
+def test_the_site_host_is_said_once_in_the_overlay(tmp_path):
+    """An operator changes ALLOWED_HOSTS in the overlay; the Ingress and the probes follow."""
+    k8s = tmp_path / "k8s"
+    shutil.copytree(check_deploy.OVERLAY.parent.parent, k8s)
+    overlay = k8s / "overlays" / "production"
+    (overlay / "settings.env").write_text(
+        "ALLOWED_HOSTS=market.example.org,www.market.example.org\nEMAIL_HOST=smtp.example.org\n"
+    )
+
+    resources = check_deploy.render(overlay)
+
+    for ingress in of_kind(resources, "Ingress").values():
+        assert ingress["spec"]["rules"][0]["host"] == "market.example.org"
+        assert ingress["spec"]["tls"][0]["hosts"] == ["market.example.org"]
+    web = container(find(resources, "Deployment", "bazaar-web"))
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert web[probe]["httpGet"]["httpHeaders"] == [
+            {"name": "Host", "value": "market.example.org"}
+        ]
+
+
+def test_the_entrypoint_refuses_an_unknown_process():
+    result = subprocess.run(  # noqa: S603
+        [ENTRYPOINT, "webserver"], capture_output=True, text=True, check=False
+    )
+
+    assert result.returncode == 64
+    assert "usage:" in result.stderr
+
+
+# --- The processes, started as the pods start them --------------------------------------
+
+
+def request(port: int, path: str, headers: dict[str, str]) -> tuple[int, dict, str]:
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        client.request("GET", path, headers=headers)
+        reply = client.getresponse()
+        return reply.status, dict(reply.getheaders()), reply.read().decode()
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def web_pod(pod_env, django_db_setup, tmp_path_factory) -> Iterator[int]:
+    """`container-entrypoint.sh web` with the pods' settings, on a free port of 127.0.0.1
+    (uvicorn takes the last --host and --port given)."""
+    directory = tmp_path_factory.mktemp("web-pod")
+    port = free_port()
+    log = directory / "web.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(  # noqa: S603
+            [ENTRYPOINT, "web", "--host", "127.0.0.1", "--port", str(port)],
+            env=on_test_services(pod_env, directory),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def listening() -> bool:
+        assert process.poll() is None, log.read_text()
+        try:
+            request(port, "/healthz", {"Host": site_host(pod_env)})
+        except OSError:
+            return False
+        return True
+
+    try:
+        wait_for(listening, timeout=60, interval=0.2)
+        yield port
+    finally:
+        stop(process)
+
+
+def test_the_web_probes_pass_as_the_kubelet_sends_them(rendered, pod_env, web_pod):
+    web = container(find(rendered, "Deployment", "bazaar-web"))
+
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        get = web[probe]["httpGet"]
+        headers = {header["name"]: header["value"] for header in get["httpHeaders"]}
+        status, _, body = request(web_pod, get["path"], headers)
+        assert status == 200, (probe, body)
+    _, _, readiness = request(web_pod, "/readyz", {"Host": site_host(pod_env)})
+    assert json.loads(readiness)["database"] == "ok"
+    assert json.loads(readiness)["cache"] == "ok"
+
+
+def test_without_the_probes_host_header_production_django_refuses(web_pod):
+    """Why the probes carry a Host: the kubelet's default is the pod's address."""
+    status, _, _ = request(web_pod, "/healthz", {"Host": "10.1.2.3:8000"})
+
+    assert status == 400
+
+
+def test_pages_redirect_to_https_but_the_probes_do_not(pod_env, web_pod):
+    """The kubelet probes over plain HTTP; a browser's plain-HTTP request is sent to https."""
+    host = site_host(pod_env)
+
+    status, headers, _ = request(web_pod, "/", {"Host": host})
+    probed, _, _ = request(web_pod, "/healthz", {"Host": host})
+
+    assert status == 301
+    assert headers["location"] == f"https://{host}/"
+    assert probed == 200
+
+
+def probe(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run an exec probe as the kubelet does: in the container's environment and workdir."""
+    return subprocess.run(  # noqa: S603
+        command, cwd=BASE_DIR, env=env, capture_output=True, text=True, check=False
+    )
+
+
+def test_a_worker_pod_passes_its_liveness_probe_and_stops_on_sigterm(
+    rendered, pod_env, django_db_setup, tmp_path
+):
+    deployment = find(rendered, "Deployment", "bazaar-worker-critical")
+    worker = container(deployment)
+    env = on_test_services(pod_env, tmp_path)
+    liveness = worker["livenessProbe"]["exec"]["command"]
+
+    before = probe(liveness, env)
+    log = tmp_path / "worker.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(  # noqa: S603
+            [ENTRYPOINT, *worker["args"]],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        started = time.monotonic()
+        wait_for(lambda: probe(liveness, env).returncode == 0, timeout=90, interval=1)
+        alive_after = time.monotonic() - started
+        process.send_signal(signal.SIGTERM)
+        stopping = time.monotonic()
+        process.wait(
+            timeout=deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        )
+        stopped_after = time.monotonic() - stopping
+    finally:
+        stop(process)
+
+    assert before.returncode == 1
+    assert "the critical worker is not running" in before.stderr
+    assert process.returncode == 0, log.read_text()
+    print(f"worker alive after {alive_after:.1f} s, stopped {stopped_after:.1f} s after SIGTERM")
