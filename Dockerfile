@@ -16,8 +16,8 @@ FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
-# Every dependency ships wheels for linux/amd64 and arm64 today; the compilers are here so
-# a platform without one still builds, and stay in this stage. Not pinned (DL3008): Debian
+# The compilers are here for a dependency without a wheel for the build platform, and stay
+# in this stage. Not pinned (DL3008): Debian
 # replaces a package's version on every security update, so a pin breaks the build within
 # weeks; the base image tag fixes the Debian release.
 # hadolint ignore=DL3008

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from django.utils import timezone
 from project.background import monitoring
 from project.background.models import TaskRecord
 from scripts import check_deploy
-from tests.fixtures.asgi_server import database_url, free_port, stop, wait_for
+from tests.fixtures.asgi_server import AsgiServer, database_url, free_port, stop, wait_for
 from tests.fixtures.database import OWNER
 
 BASE_DIR = Path(settings.BASE_DIR)
@@ -479,35 +480,35 @@ def request(port: int, path: str, headers: dict[str, str]) -> tuple[int, dict, s
         client.close()
 
 
+@dataclass
+class WebPod(AsgiServer):
+    """`container-entrypoint.sh web` with a pod's environment, on a free port of 127.0.0.1
+    (uvicorn takes the last --host and --port given)."""
+
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> "WebPod":
+        self.port = self.port or free_port()
+        with self.log.open("ab") as output:
+            self.process = subprocess.Popen(  # noqa: S603
+                [ENTRYPOINT, "web", "--host", "127.0.0.1", "--port", str(self.port)],
+                env=self.env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_for(self._accepting, timeout=60, interval=0.2)
+        return self
+
+
 @pytest.fixture(scope="module")
 def web_pod(pod_env, django_db_setup, tmp_path_factory) -> Iterator[int]:
-    """`container-entrypoint.sh web` with the pods' settings, on a free port of 127.0.0.1
-    (uvicorn takes the last --host and --port given)."""
     directory = tmp_path_factory.mktemp("web-pod")
-    port = free_port()
-    log = directory / "web.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(  # noqa: S603
-            [ENTRYPOINT, "web", "--host", "127.0.0.1", "--port", str(port)],
-            env=on_test_services(pod_env, directory),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def listening() -> bool:
-        assert process.poll() is None, log.read_text()
-        try:
-            request(port, "/healthz", {"Host": site_host(pod_env)})
-        except OSError:
-            return False
-        return True
-
+    pod = WebPod(log=directory / "web.log", env=on_test_services(pod_env, directory)).start()
     try:
-        wait_for(listening, timeout=60, interval=0.2)
-        yield port
+        yield pod.port
     finally:
-        stop(process)
+        pod.stop()
 
 
 def test_the_web_probes_pass_as_the_kubelet_sends_them(rendered, pod_env, web_pod):
@@ -528,6 +529,22 @@ def test_without_the_probes_host_header_production_django_refuses(web_pod):
     status, _, _ = request(web_pod, "/healthz", {"Host": "10.1.2.3:8000"})
 
     assert status == 400
+
+
+def test_the_images_healthcheck_asks_healthz_with_an_allowed_host(pod_env, web_pod, tmp_path):
+    """The Dockerfile's HEALTHCHECK for a web container (container-healthz.py): healthy
+    while the server answers, unhealthy with a reason when nothing listens."""
+    env = clean_env(tmp_path, **pod_env)
+    healthz = [sys.executable, str(BASE_DIR / "scripts" / "container-healthz.py")]
+
+    healthy = subprocess.run([*healthz, str(web_pod)], env=env, capture_output=True, check=False)  # noqa: S603
+    down = subprocess.run(  # noqa: S603
+        [*healthz, str(free_port())], env=env, capture_output=True, text=True, check=False
+    )
+
+    assert healthy.returncode == 0, healthy.stderr
+    assert down.returncode == 1
+    assert "/healthz did not answer" in down.stderr
 
 
 def test_pages_redirect_to_https_but_the_probes_do_not(pod_env, web_pod):
@@ -569,8 +586,11 @@ def test_a_worker_pod_passes_its_liveness_probe_and_stops_on_sigterm(
         )
     try:
         started = time.monotonic()
-        wait_for(lambda: probe(liveness, env).returncode == 0, timeout=90, interval=1)
+        # Each probe run costs a Django start-up: run it once the heartbeat is there.
+        heartbeat = Path(env["BAZAAR_VAR_DIR"]) / "run" / "worker-critical.alive"
+        wait_for(heartbeat.exists, timeout=90, interval=0.2)
         alive_after = time.monotonic() - started
+        after = probe(liveness, env)
         process.send_signal(signal.SIGTERM)
         stopping = time.monotonic()
         process.wait(
@@ -582,5 +602,9 @@ def test_a_worker_pod_passes_its_liveness_probe_and_stops_on_sigterm(
 
     assert before.returncode == 1
     assert "the critical worker is not running" in before.stderr
+    assert after.returncode == 0, after.stderr
+    assert "The critical worker is alive" in after.stdout
     assert process.returncode == 0, log.read_text()
-    print(f"worker alive after {alive_after:.1f} s, stopped {stopped_after:.1f} s after SIGTERM")
+    print(
+        f"worker heartbeat after {alive_after:.1f} s, stopped {stopped_after:.1f} s after SIGTERM"
+    )
