@@ -126,6 +126,16 @@ TEMPLATES = [
 # that change the schema. With only DATABASE_URL, that one role does both.
 DATABASE_URL = env("DATABASE_URL")
 DATABASE_MIGRATE_URL = env("DATABASE_MIGRATE_URL")
+# DATABASE_URL leads to PgBouncer in transaction pooling mode (docs/pgbouncer.md): each of a
+# client's transactions may run on another server connection, so nothing may rely on a
+# session. What needs one (the dispatcher's LISTEN) connects to DATABASE_DIRECT_URL instead.
+DATABASE_PGBOUNCER = env_bool("DATABASE_PGBOUNCER")
+DATABASE_DIRECT_URL = env("DATABASE_DIRECT_URL")
+if DATABASE_PGBOUNCER and not DATABASE_DIRECT_URL:
+    raise ImproperlyConfigured(
+        "DATABASE_DIRECT_URL must name PostgreSQL itself (not PgBouncer) when "
+        "DATABASE_PGBOUNCER is on: the event dispatcher's LISTEN needs a session of its own."
+    )
 DATABASE_OWNER_COMMANDS = {"migrate", "setup_database_roles"}
 # The role granted row access after every migrate (empty: one role, nothing to grant).
 DATABASE_APP_ROLE = env("DATABASE_APP_ROLE") or (
@@ -155,6 +165,17 @@ if DATABASE_URL:
             "max_size": int(env("DATABASE_POOL_MAX", "10")),
             "timeout": 10,
         }
+    if DATABASE_PGBOUNCER and not as_owner:
+        DATABASES["default"]["OPTIONS"] = {
+            **DATABASES["default"].get("OPTIONS", {}),
+            # No session setting per connection (project.db.backends.postgresql).
+            "transaction_pooling": True,
+            # Django's default, pinned: PgBouncer before 1.21 (Debian 12 has 1.18) cannot
+            # keep a prepared statement with its client, and psycopg would prepare repeats.
+            "prepare_threshold": None,
+        }
+        # A server-side cursor (QuerySet.iterator()) lives in one server session.
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
+from project.db import scope
+
 APPEND_ONLY_TABLES = [
     "audit_auditentry",
 ]
@@ -107,6 +109,22 @@ def grant_app_privileges(
                 sql.SQL(", ").join(map(sql.SQL, kept)), table_id, app_id
             )
         )
+
+
+def start_sessions_in_system_scope(cursor, *, app: str, database: str) -> None:
+    """Make 'system' the row-level-security scope every session of the app role starts in,
+    in `database` only (what the app's backend sets per connection when it connects
+    directly). Needed behind PgBouncer's transaction pooling, where the app can set nothing
+    per session (docs/pgbouncer.md). A superuser's statement: PostgreSQL lets no other role
+    set a default for a custom setting such as app.vendor_id."""
+    cursor.execute(
+        sql.SQL("ALTER ROLE {} IN DATABASE {} SET {} = {}").format(
+            sql.Identifier(app),
+            sql.Identifier(database),
+            sql.Identifier(*scope.SETTING.split(".")),
+            sql.Literal(scope.SYSTEM),
+        )
+    )
 
 
 def check_app_role(cursor, *, app: str, owner: str | None = None) -> None:

@@ -35,6 +35,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from project import events
+from project.db import direct
 from project.events import conf
 from project.events.models import HandlerReceipt, OutboxEvent
 from project.request_context import current_request_id
@@ -248,19 +249,14 @@ class Waiter:
 
 
 def _listen():
-    """An autocommit psycopg connection LISTENing on the events channel (PostgreSQL only)."""
+    """An autocommit psycopg connection LISTENing on the events channel (PostgreSQL only),
+    straight to PostgreSQL: through PgBouncer's transaction pooling the LISTEN would stay
+    with a server connection other clients use (project.db.direct)."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
         return None
-    import psycopg
-
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    params.pop("server_side_binding", None)
-    params.pop("prepare_threshold", None)
-    listener = psycopg.connect(**params, autocommit=True)
+    listener = direct.connect(autocommit=True)
     # nosemgrep: bazaar-raw-sql-formatting — a constant channel name (LISTEN takes no parameter)
     listener.execute(f"LISTEN {events.NOTIFY_CHANNEL}")
     return listener

@@ -17,7 +17,9 @@ class Command(BaseCommand):
         "the app role named by DATABASE_URL (no superuser, no BYPASSRLS: row-level security "
         "binds it; SELECT/INSERT/UPDATE/DELETE on the tables, SELECT/INSERT only on "
         "append-only tables). Passwords come from the URLs. Run it as a superuser (or a "
-        "CREATEROLE role) once before the first migrate; it is safe to run again."
+        "CREATEROLE role) once before the first migrate; it is safe to run again. With "
+        "DATABASE_PGBOUNCER on it also makes 'system' the scope the app role's sessions start "
+        "in (a superuser only; docs/pgbouncer.md)."
     )
 
     def add_arguments(self, parser):
@@ -55,6 +57,8 @@ class Command(BaseCommand):
                 cursor.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
                 moved = roles.take_ownership(cursor, owner=owner.name)
                 roles.grant_app_privileges(cursor, owner=owner.name, app=app.name)
+                if settings.DATABASE_PGBOUNCER:
+                    self._start_sessions_in_system_scope(cursor, app=app.name, database=database)
         except (psycopg.Error, roles.RoleError) as error:
             raise CommandError(f"Nothing changed: {error}") from None
         finally:
@@ -67,6 +71,18 @@ class Command(BaseCommand):
                 f"migrate), app {app.name} (DATABASE_URL, bound by row-level security)."
             )
         )
+
+    def _start_sessions_in_system_scope(self, cursor, *, app: str, database: str) -> None:
+        try:
+            roles.start_sessions_in_system_scope(cursor, app=app, database=database)
+        except psycopg.errors.InsufficientPrivilege:
+            raise CommandError(
+                "Nothing changed: behind PgBouncer (DATABASE_PGBOUNCER) the app role's sessions "
+                "must start in the 'system' scope, and only a superuser may make that its "
+                "default. Run this with a superuser's --admin-url, or drop DATABASE_PGBOUNCER "
+                "here and set PgBouncer's connect_query instead (docs/pgbouncer.md)."
+            ) from None
+        self.stdout.write(f"Sessions of {app} on {database} start in the 'system' scope.")
 
     def _roles_from_settings(self) -> tuple[roles.Role, roles.Role, str]:
         if not settings.DATABASE_URL or not settings.DATABASE_MIGRATE_URL:
