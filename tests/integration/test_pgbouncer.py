@@ -49,7 +49,7 @@ ORDER_STATUS_RE = re.compile(r'id="order-status".*?class="pill pill-([a-z_]+)"',
 
 
 def through(bouncer: PgBouncer, *, dbname: str = "") -> dict[str, str]:
-    """The variables of a process behind PgBouncer (README, "Behind PgBouncer")."""
+    """The variables of a process behind PgBouncer (docs/pgbouncer.md)."""
     return {
         "DATABASE_URL": bouncer.url(dbname=dbname),
         "DATABASE_PGBOUNCER": "true",
@@ -118,7 +118,7 @@ def test_checkout_worker_payment_and_event_delivery_all_run_through_pgbouncer(
         "BAZAAR_TEST_MAIL_DIR": str(workers.mail_dir),
         "SIMULATED_GATEWAY_LEDGER_PATH": str(ledger),
     }
-    # A 30 s poll: the events arrive within seconds only if the NOTIFY reaches its LISTEN.
+    # A 30 s poll, longer than the waits below: a NOTIFY on its LISTEN has to wake it.
     dispatcher = processes.start_dispatcher(tmp_path / "dispatcher.log", "--poll", "30", **env)
     web = processes.AsgiServer(log=tmp_path / "uvicorn.log", env=env)
     try:
@@ -210,21 +210,10 @@ def _listening_sessions(bouncer: PgBouncer) -> int:
 
 @pytest.mark.django_db  # nothing committed: no flush afterwards
 def test_behind_pgbouncer_the_settings_require_a_direct_url():
-    environment = {
-        "PATH": os.environ["PATH"],
-        "DJANGO_SETTINGS_MODULE": "project.settings",
-        "DATABASE_URL": "postgres://bazaar_app@127.0.0.1:6432/bazaar",
-        "DATABASE_PGBOUNCER": "true",
-    }
-
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        env=environment,
-        cwd=settings.BASE_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
+    result = _manage(
+        "check",
+        DATABASE_URL="postgres://bazaar_app@127.0.0.1:6432/bazaar",
+        DATABASE_PGBOUNCER="true",
     )
 
     assert result.returncode != 0
@@ -390,24 +379,16 @@ def test_setup_database_roles_behind_pgbouncer_starts_the_app_roles_sessions_in_
     port = database._ADMIN["PORT"] or 5432
     app_url = f"postgres://{database.APP.name}:{database.APP.password}@{host}:{port}/{scratch}"
     owner = database.OWNER
-    environment = {
-        "PATH": os.environ["PATH"],
-        "DJANGO_SETTINGS_MODULE": "project.settings",
-        "DATABASE_URL": app_url,
-        "DATABASE_MIGRATE_URL": f"postgres://{owner.name}:{owner.password}@{host}:{port}/{scratch}",
-        "DATABASE_PGBOUNCER": "true",
-        "DATABASE_DIRECT_URL": app_url,
-    }
     admin_url = f"postgres://{database._ADMIN['USER']}@{host}:{port}/postgres"
     try:
-        setup = subprocess.run(
-            [sys.executable, "manage.py", "setup_database_roles", "--admin-url", admin_url],
-            env=environment,
-            cwd=settings.BASE_DIR,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
+        setup = _manage(
+            "setup_database_roles",
+            "--admin-url",
+            admin_url,
+            DATABASE_URL=app_url,
+            DATABASE_MIGRATE_URL=f"postgres://{owner.name}:{owner.password}@{host}:{port}/{scratch}",
+            DATABASE_PGBOUNCER="true",
+            DATABASE_DIRECT_URL=app_url,
         )
         with psycopg.connect(app_url, autocommit=True) as app:
             starts_in = app.execute("SELECT current_setting(%s, true)", [scope.SETTING]).fetchone()
@@ -422,3 +403,16 @@ def test_setup_database_roles_behind_pgbouncer_starts_the_app_roles_sessions_in_
         setup.stdout
     )
     assert starts_in == (scope.SYSTEM,)
+
+
+def _manage(*args: str, **variables: str) -> subprocess.CompletedProcess:
+    """`manage.py <args>` with the production settings and only these variables."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        env={"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "project.settings", **variables},
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
