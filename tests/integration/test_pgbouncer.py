@@ -8,6 +8,7 @@ not a prepared statement, not a server-side cursor.
 """
 
 import copy
+import io
 import os
 import re
 import runpy
@@ -25,6 +26,7 @@ import pytest
 import requests
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
 from django.db import connections, transaction
 from django.db.utils import load_backend
 from psycopg import sql
@@ -210,10 +212,19 @@ def _listening_sessions(bouncer: PgBouncer) -> int:
 
 @pytest.mark.django_db  # nothing committed: no flush afterwards
 def test_behind_pgbouncer_the_settings_require_a_direct_url():
-    result = _manage(
-        "check",
-        DATABASE_URL="postgres://bazaar_app@127.0.0.1:6432/bazaar",
-        DATABASE_PGBOUNCER="true",
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        env={
+            "PATH": os.environ["PATH"],
+            "DJANGO_SETTINGS_MODULE": "project.settings",
+            "DATABASE_URL": "postgres://bazaar_app@127.0.0.1:6432/bazaar",
+            "DATABASE_PGBOUNCER": "true",
+        },
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
 
     assert result.returncode != 0
@@ -368,7 +379,7 @@ def test_without_the_roles_system_default_a_process_behind_pgbouncer_refuses_to_
 
 
 @pytest.mark.django_db  # nothing committed: no flush afterwards
-def test_setup_database_roles_behind_pgbouncer_starts_the_app_roles_sessions_in_system():
+def test_setup_database_roles_behind_pgbouncer_starts_the_app_roles_sessions_in_system(settings):
     scratch = f"{settings.DATABASES['default']['NAME']}_pgbouncer_roles"
     with database.admin_connect("postgres", autocommit=True) as admin:
         admin.execute(
@@ -377,42 +388,28 @@ def test_setup_database_roles_behind_pgbouncer_starts_the_app_roles_sessions_in_
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
     host = database._ADMIN["HOST"] or "127.0.0.1"
     port = database._ADMIN["PORT"] or 5432
-    app_url = f"postgres://{database.APP.name}:{database.APP.password}@{host}:{port}/{scratch}"
-    owner = database.OWNER
-    admin_url = f"postgres://{database._ADMIN['USER']}@{host}:{port}/postgres"
+    app, owner = database.APP, database.OWNER
+    settings.DATABASE_URL = f"postgres://{app.name}:{app.password}@{host}:{port}/{scratch}"
+    settings.DATABASE_MIGRATE_URL = (
+        f"postgres://{owner.name}:{owner.password}@{host}:{port}/{scratch}"
+    )
+    settings.DATABASE_PGBOUNCER = True
+    output = io.StringIO()
     try:
-        setup = _manage(
+        call_command(
             "setup_database_roles",
-            "--admin-url",
-            admin_url,
-            DATABASE_URL=app_url,
-            DATABASE_MIGRATE_URL=f"postgres://{owner.name}:{owner.password}@{host}:{port}/{scratch}",
-            DATABASE_PGBOUNCER="true",
-            DATABASE_DIRECT_URL=app_url,
+            admin_url=f"postgres://{database._ADMIN['USER']}@{host}:{port}/postgres",
+            stdout=output,
         )
-        with psycopg.connect(app_url, autocommit=True) as app:
-            starts_in = app.execute("SELECT current_setting(%s, true)", [scope.SETTING]).fetchone()
+        with psycopg.connect(settings.DATABASE_URL, autocommit=True) as connection:
+            starts_in = connection.execute(
+                "SELECT current_setting(%s, true)", [scope.SETTING]
+            ).fetchone()
     finally:
         with database.admin_connect("postgres", autocommit=True) as admin:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch))
             )
 
-    assert setup.returncode == 0, setup.stderr
-    assert f"Sessions of {database.APP.name} on {scratch} start in the 'system' scope." in (
-        setup.stdout
-    )
+    assert f"Sessions of {app.name} on {scratch} start in the 'system' scope." in output.getvalue()
     assert starts_in == (scope.SYSTEM,)
-
-
-def _manage(*args: str, **variables: str) -> subprocess.CompletedProcess:
-    """`manage.py <args>` with the production settings and only these variables."""
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        env={"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "project.settings", **variables},
-        cwd=settings.BASE_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
