@@ -55,13 +55,15 @@ def record_download(*, export: DataExport, user: User) -> None:
     audit.record("export.personal_data_downloaded", actor=user, target=export)
 
 
-def purge_expired_exports(*, now: datetime.datetime | None = None) -> int:
+def purge_expired_exports(*, now: datetime.datetime | None = None, dry_run: bool = False) -> int:
     """Delete the files of exports past their expiry and mark them expired; returns how many.
 
     Each row is claimed under its lock before the file goes, so two purges never collide."""
     now = now or timezone.now()
     purged = 0
     expired = DataExport.objects.filter(status=DataExport.Status.READY, expires_at__lte=now)
+    if dry_run:
+        return expired.count()
     for pk in expired.values_list("pk", flat=True).iterator():
         with transaction.atomic():
             export = (

@@ -10,6 +10,10 @@ the database; when it is back, they are cached again on first use.
 import logging
 
 from django.contrib.sessions.backends import cached_db
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+
+from project.housekeeping import delete_in_batches
 
 logger = logging.getLogger("django.contrib.sessions")
 
@@ -71,3 +75,11 @@ class SessionStore(cached_db.SessionStore):
     def __init__(self, session_key=None):
         super().__init__(session_key)
         self._cache = _CacheWhereAFailureIsAMiss(self._cache)
+
+
+def purge_expired_sessions(*, dry_run: bool = False) -> int:
+    """Delete the database rows of expired sessions, in batches (their cached copies expire
+    from the cache by themselves). Django's `clearsessions` does the same in one statement,
+    which on a big table holds its locks for as long as it runs."""
+    expired = Session.objects.filter(expire_date__lt=timezone.now())
+    return delete_in_batches(expired, dry_run=dry_run)

@@ -287,6 +287,24 @@ METRICS_TOKEN = env("METRICS_TOKEN")
 DATA_EXPORT_TTL = int(env("DATA_EXPORT_TTL", str(7 * 24 * 3600)))
 REPORT_TTL = int(env("REPORT_TTL", str(7 * 24 * 3600)))  # seconds a sales report downloads
 
+# --- Housekeeping -------------------------------------------------------------
+# Ages after which `manage.py purge` (and its hourly schedules) deletes what is no longer
+# needed, in batches of PURGE_BATCH_SIZE rows (one short transaction each). Sent-email keys
+# must outlive every task and event that could send their email again (docs/housekeeping.md).
+PURGE_BATCH_SIZE = int(env("PURGE_BATCH_SIZE", "1000"))
+PURGE_OUTBOX_AFTER_DAYS = float(env("PURGE_OUTBOX_AFTER_DAYS", "7"))
+PURGE_TASKS_AFTER_DAYS = float(env("PURGE_TASKS_AFTER_DAYS", "14"))
+PURGE_FAILED_TASKS_AFTER_DAYS = float(env("PURGE_FAILED_TASKS_AFTER_DAYS", "90"))
+PURGE_SENT_EMAILS_AFTER_DAYS = float(env("PURGE_SENT_EMAILS_AFTER_DAYS", "120"))
+PURGE_CARTS_AFTER_DAYS = float(env("PURGE_CARTS_AFTER_DAYS", "30"))
+PURGE_HEARTBEATS_AFTER_DAYS = float(env("PURGE_HEARTBEATS_AFTER_DAYS", "1"))
+
+# --- Liveness ----------------------------------------------------------------------------
+# Workers and dispatchers write a heartbeat row this often; /metrics counts one as alive
+# while its heartbeat is younger than LIVENESS_STALE_SECONDS.
+LIVENESS_HEARTBEAT_SECONDS = float(env("LIVENESS_HEARTBEAT_SECONDS", "5"))
+LIVENESS_STALE_SECONDS = float(env("LIVENESS_STALE_SECONDS", "30"))
+
 # --- Domain events ----------------------------------------------------------
 # The dispatcher runs inside the web process when the channel layer is in-memory (only that
 # process reaches its websockets); with Redis it runs as `manage.py run_dispatcher`.

@@ -51,6 +51,8 @@ from django_q.scheduler import scheduler
 from django_q.status import Stat
 from django_q.worker import worker
 
+from project.background import liveness
+from project.background.models import Heartbeat
 from project.procfs import children_of
 
 Array = get_mp_context().Array
@@ -293,6 +295,8 @@ class ClusterSupervisor:
         self.stop_event = None
         self.heartbeat = None
         self.restarts = 0
+        # The same progress, in the database, for /metrics (project.background.liveness).
+        self.beater = liveness.Beater(kind=Heartbeat.Kind.WORKER, queue=queue)
 
     def run(self) -> int:
         setproctitle.setproctitle(f"bazaar worker {self.queue} supervisor")
@@ -351,6 +355,8 @@ class ClusterSupervisor:
                 self._kill_sentinel()
                 return "sentinel stalled"
             self._write_heartbeat_file(start_event.is_set())
+            if start_event.is_set():
+                self.beater.beat()
             self.sentinel.join(0.5)
         return f"sentinel exit code {self.sentinel.exitcode}"
 

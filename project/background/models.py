@@ -88,3 +88,32 @@ class SentEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template} to {self.to} ({self.status})"
+
+
+class Heartbeat(models.Model):
+    """A worker cluster's or a dispatcher's last sign of progress, written every
+    LIVENESS_HEARTBEAT_SECONDS, so /metrics (in any process, on any machine) reports liveness."""
+
+    class Kind(models.TextChoices):
+        WORKER = "worker", "Worker cluster"
+        DISPATCHER = "dispatcher", "Event dispatcher"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The worker's queue; empty for a dispatcher.
+    queue = models.CharField(max_length=32, blank=True)
+    instance = models.CharField(max_length=100, help_text="host:pid")
+    started_at = models.DateTimeField()
+    beat_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "queue", "instance"], name="background_heartbeat_once"
+            )
+        ]
+        indexes = [models.Index(fields=["beat_at"], name="background_heartbeat_beat")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.queue or ''} {self.instance} at {self.beat_at}".replace(
+            "  ", " "
+        )

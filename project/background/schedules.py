@@ -18,8 +18,8 @@ logger = logging.getLogger("project.background")
 GUARD_SECONDS = 25
 
 
-def run_scheduled(name: str, func: str) -> str:
-    """Run the schedule's function unless it ran less than GUARD_SECONDS ago."""
+def run_scheduled(name: str, func: str, *args: str) -> str:
+    """Run the schedule's function (with `args`) unless it ran less than GUARD_SECONDS ago."""
     try:
         first = cache.add(f"background:schedule:{name}", 1, GUARD_SECONDS)
     except Exception:  # noqa: BLE001 - the work is idempotent; better twice than never
@@ -28,5 +28,5 @@ def run_scheduled(name: str, func: str) -> str:
     if not first:
         logger.info("Schedule %s ran less than %s s ago; skipped", name, GUARD_SECONDS)
         return "skipped"
-    import_string(func)()
+    import_string(func)(*args)
     return "ran"

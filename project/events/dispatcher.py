@@ -35,6 +35,8 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from project import events
+from project.background import liveness
+from project.background.models import Heartbeat
 from project.db import direct
 from project.events import conf
 from project.events.models import HandlerReceipt, OutboxEvent
@@ -269,8 +271,10 @@ def run_forever(
     from django.db import close_old_connections, connection
 
     waiter = waiter or Waiter()
+    beater = liveness.Beater(kind=Heartbeat.Kind.DISPATCHER, instance=dispatcher.name)
     try:
         while not stop.is_set():
+            beater.beat()
             try:
                 dispatcher.run_until_idle()
             except Exception:

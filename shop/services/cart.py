@@ -1,10 +1,12 @@
 """Cart writes. Every change locks the cart row, so two tabs cannot interleave their edits."""
 
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
 
 from accounts.models import User
 from project.errors import DomainError
+from project.housekeeping import delete_in_batches, older_than
 from shop.models import Cart, CartItem, Product, VendorStatus
 from shop.selectors import cart as cart_selectors
 
@@ -171,3 +173,15 @@ def refill_cart_from_order(*, cart: Cart, order) -> None:
             elif item is not None and quantity > in_cart:
                 item.quantity = quantity
                 item.save(update_fields=["quantity"])
+
+
+def purge_abandoned_carts(*, dry_run: bool = False) -> int:
+    """Delete guest carts (and their items) untouched for PURGE_CARTS_AFTER_DAYS, in batches.
+
+    A signed-in user's cart is never purged. A guest cart locked right now (being merged into
+    a user's cart at sign-in, or edited) is skipped, and one touched since it was picked stays:
+    the delete checks its age again."""
+    abandoned = Cart.objects.filter(
+        user__isnull=True, updated_at__lt=older_than(settings.PURGE_CARTS_AFTER_DAYS)
+    )
+    return delete_in_batches(abandoned, dry_run=dry_run)

@@ -297,7 +297,7 @@ def generate_report(
     return report
 
 
-def purge_expired_reports(*, now: datetime.datetime | None = None) -> int:
+def purge_expired_reports(*, now: datetime.datetime | None = None, dry_run: bool = False) -> int:
     """Delete the files of reports past their expiry and mark them expired; returns how many.
 
     Each row is claimed (status moved from done) before its file is deleted, so two purges
@@ -305,6 +305,8 @@ def purge_expired_reports(*, now: datetime.datetime | None = None) -> int:
     now = now or timezone.now()
     purged = 0
     expired = ReportJob.objects.filter(status=ReportStatus.DONE, expires_at__lte=now)
+    if dry_run:
+        return expired.count()
     for pk in expired.values_list("pk", flat=True).iterator():
         with transaction.atomic():
             report = (
