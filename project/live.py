@@ -16,7 +16,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.template.loader import render_to_string
 
-from project import client_ip, ratelimit, websockets
+from project import client_ip, metrics, ratelimit, websockets
 from project.request_context import current_user_id
 
 logger = logging.getLogger(__name__)
@@ -84,6 +84,22 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     group: str | None = None
     user_id: int | None = None
+    counted_open = False
+
+    async def __call__(self, scope, receive, send):
+        # However the connection ends (closed by either side, the server shutting down), an
+        # accepted socket stops counting as open in /metrics.
+        try:
+            return await super().__call__(scope, receive, send)
+        finally:
+            if self.counted_open:
+                self.counted_open = False
+                metrics.websocket_closed(type(self).__name__)
+
+    async def accept(self, subprotocol=None, headers=None) -> None:
+        await super().accept(subprotocol, headers)
+        self.counted_open = True
+        metrics.websocket_opened(type(self).__name__)
 
     async def authorise(self) -> str | None:
         raise NotImplementedError

@@ -80,6 +80,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so a request's count and latency include every other middleware.
+    "project.metrics.RequestMetricsMiddleware",
     "project.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "project.middleware.SecurityHeadersMiddleware",

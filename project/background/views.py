@@ -8,6 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from project import metrics as project_metrics
 from project.background import monitoring
 from project.client_ip import client_ip
 
@@ -30,5 +31,5 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return HttpResponseForbidden("Forbidden\n", content_type="text/plain")
     stats = monitoring.queue_stats()
     monitoring.check_queue_depths(stats)
-    registry = monitoring.build_registry(stats)
+    registry = project_metrics.scrape_registry(stats)
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
