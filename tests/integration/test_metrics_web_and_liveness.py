@@ -171,7 +171,7 @@ def test_an_open_websocket_raises_the_gauge_and_closing_it_lowers_it(
 BEAT_FAST = {"LIVENESS_HEARTBEAT_SECONDS": "0.2"}
 
 
-def test_a_running_worker_is_alive_and_a_stopped_one_shows_stale(q_workers, client, settings):
+def test_a_running_worker_is_alive_and_a_stopped_one_shows_stale(q_workers, client, settings):  # noqa: F811
     settings.LIVENESS_STALE_SECONDS = 2
     q_workers.start("default", **BEAT_FAST)
 
