@@ -43,14 +43,16 @@ def dashboard() -> dict:
 
 
 def test_the_dashboard_is_a_grafana_dashboard_with_the_panels_operators_need(dashboard):
-    assert dashboard["uid"] and dashboard["title"] == "Bazaar"
+    assert dashboard["uid"]
+    assert dashboard["title"] == "Bazaar"
     assert isinstance(dashboard["schemaVersion"], int)
     panels = dashboard["panels"]
     assert len({panel["id"] for panel in panels}) == len(panels)
     for panel in panels:
         assert panel["type"] in {"timeseries", "stat"}
         assert set(panel["gridPos"]) == {"x", "y", "w", "h"}
-        assert panel["targets"] and all(target["expr"] for target in panel["targets"])
+        assert panel["targets"]
+        assert all(target["expr"] for target in panel["targets"])
     queries = " ".join(target["expr"] for panel in panels for target in panel["targets"])
     for needed in (
         "rate(bazaar_http_requests_total",
