@@ -15,7 +15,7 @@ help:
 	@echo "make test   - the whole suite on PostgreSQL and Redis (unit, integration, browser)"
 	@echo "make bench  - task throughput, payment latency, websocket latency and fan-out"
 	@echo "make chaos  - fault-injection run, a few minutes (CHAOS_SECONDS=, CHAOS_ARGS=); not in make test"
-	@echo "make lint   - ruff, semgrep with the local rules (.semgrep/), and the deployment checks"
+	@echo "make lint   - ruff, the migration check, semgrep with the local rules (.semgrep/), and the deployment checks"
 	@echo "make clean  - remove the virtualenv and the embedded database"
 
 $(VENV)/.installed: pyproject.toml
@@ -54,6 +54,7 @@ chaos: install
 lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(PY) manage.py lint_migrations
 	$(VENV)/bin/semgrep scan --config .semgrep/bazaar.yml --metrics=off --disable-version-check \
 		--error --quiet $(SEMGREP_TARGETS)
 	@scripts/semgrep-rules-test.sh "$(VENV)"
