@@ -15,7 +15,6 @@ import time
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Max, Q
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
@@ -71,12 +70,14 @@ class LivenessCollector:
     def collect(self):
         now = timezone.now()
         stale = now - datetime.timedelta(seconds=settings.LIVENESS_STALE_SECONDS)
-        rows = {
-            (row["kind"], row["queue"]): row
-            for row in Heartbeat.objects.values("kind", "queue")
-            .annotate(last=Max("beat_at"), alive=Count("id", filter=Q(beat_at__gte=stale)))
-            .order_by()
-        }
+        # One query: a row per process instance, and the "heartbeats" purge keeps them few.
+        beats = list(Heartbeat.objects.order_by("kind", "queue", "instance"))
+        last: dict[tuple[str, str], datetime.datetime] = {}
+        alive: dict[tuple[str, str], int] = {}
+        for beat in beats:
+            key = (beat.kind, beat.queue)
+            last[key] = max(last.get(key, beat.beat_at), beat.beat_at)
+            alive[key] = alive.get(key, 0) + (beat.beat_at >= stale)
         worker_age = GaugeMetricFamily(
             "bazaar_worker_heartbeat_age_seconds",
             "Seconds since a worker cluster of the queue last made progress",
@@ -87,14 +88,12 @@ class LivenessCollector:
             "Worker clusters of the queue that made progress within LIVENESS_STALE_SECONDS",
             labels=["queue"],
         )
-        queues = sorted(
-            set(conf.queue_names()) | {q for kind, q in rows if kind == Heartbeat.Kind.WORKER}
-        )
-        for queue in queues:
-            row = rows.get((Heartbeat.Kind.WORKER, queue))
-            workers_alive.add_metric([queue], row["alive"] if row else 0)
-            if row:
-                worker_age.add_metric([queue], (now - row["last"]).total_seconds())
+        queues = set(conf.queue_names()) | {q for kind, q in last if kind == Heartbeat.Kind.WORKER}
+        for queue in sorted(queues):
+            key = (Heartbeat.Kind.WORKER, queue)
+            workers_alive.add_metric([queue], alive.get(key, 0))
+            if key in last:
+                worker_age.add_metric([queue], (now - last[key]).total_seconds())
         dispatcher_age = GaugeMetricFamily(
             "bazaar_dispatcher_heartbeat_age_seconds",
             "Seconds since an event dispatcher last went round its loop",
@@ -103,25 +102,20 @@ class LivenessCollector:
             "bazaar_dispatchers_alive",
             "Event dispatchers that went round their loop within LIVENESS_STALE_SECONDS",
         )
-        row = rows.get((Heartbeat.Kind.DISPATCHER, ""))
-        dispatchers_alive.add_metric([], row["alive"] if row else 0)
-        if row:
-            dispatcher_age.add_metric([], (now - row["last"]).total_seconds())
-        yield from (worker_age, workers_alive, dispatcher_age, dispatchers_alive)
-        yield self._instances(now)
-
-    def _instances(self, now) -> GaugeMetricFamily:
-        family = GaugeMetricFamily(
+        key = (Heartbeat.Kind.DISPATCHER, "")
+        dispatchers_alive.add_metric([], alive.get(key, 0))
+        if key in last:
+            dispatcher_age.add_metric([], (now - last[key]).total_seconds())
+        instances = GaugeMetricFamily(
             "bazaar_heartbeat_age_seconds",
             "Seconds since each worker cluster or dispatcher instance last beat (those heard "
             "from in the last hour)",
             labels=["kind", "queue", "instance"],
         )
-        recent = Heartbeat.objects.filter(
-            beat_at__gte=now - datetime.timedelta(seconds=INSTANCE_SERIES_SECONDS)
-        ).order_by("kind", "queue", "instance")
-        for beat in recent:
-            family.add_metric(
-                [beat.kind, beat.queue, beat.instance], (now - beat.beat_at).total_seconds()
-            )
-        return family
+        recent = now - datetime.timedelta(seconds=INSTANCE_SERIES_SECONDS)
+        for beat in beats:
+            if beat.beat_at >= recent:
+                instances.add_metric(
+                    [beat.kind, beat.queue, beat.instance], (now - beat.beat_at).total_seconds()
+                )
+        yield from (worker_age, workers_alive, dispatcher_age, dispatchers_alive, instances)
