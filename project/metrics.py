@@ -6,8 +6,9 @@ Several processes: production runs several uvicorn workers per pod, and a scrape
 one of them. With PROMETHEUS_MULTIPROC_DIR set (it must be in the environment before the
 process starts, and emptied when the pod starts), prometheus-client's multiprocess mode
 keeps each process's values in a memory-mapped file in that directory, and a scrape sums
-the files of all processes: counting a request stays an in-memory update of a few
-microseconds, with no network round trip. Without it (`make run`, one process, and the
+the files of all processes: counting a request stays an in-memory update (tens of
+microseconds at worst, no network round trip; a Redis counter would cost a round trip per
+request and fail with Redis). Without it (`make run`, one process, and the
 tests) the values live in the process. Either way a counter never goes backwards while the
 pod lives; a websocket gauge counts only live processes (`livesum`), and a scrape first
 drops the gauge files of processes that have died.
@@ -80,11 +81,23 @@ class RequestMetricsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         response = self.get_response(request)
-        route = route_of(request)
         method = request.method if request.method in _METHODS else "other"
-        HTTP_LATENCY.labels(route, method).observe(time.perf_counter() - started)
-        HTTP_REQUESTS.labels(route, method, str(response.status_code)).inc()
+        key = (route_of(request), method, response.status_code)
+        children = _children.get(key)
+        if children is None:
+            children = _children[key] = (
+                HTTP_LATENCY.labels(key[0], method),
+                HTTP_REQUESTS.labels(key[0], method, str(key[2])),
+            )
+        latency, requests = children
+        latency.observe(time.perf_counter() - started)
+        requests.inc()
         return response
+
+
+# The labelled children by (route, method, status): `labels()` costs more than the update
+# itself, and the keys are bounded by the URL conf.
+_children: dict[tuple[str, str, int], tuple] = {}
 
 
 def websocket_opened(consumer: str) -> None:
