@@ -264,6 +264,11 @@ def _listen():
     return listener
 
 
+# A long backlog is drained in rounds of this many events, with a heartbeat between rounds
+# (project.background.liveness), so a busy dispatcher never looks dead.
+DRAIN_BETWEEN_BEATS = 100
+
+
 def run_forever(
     dispatcher: Dispatcher, *, stop: threading.Event, waiter: Waiter | None = None
 ) -> None:
@@ -276,7 +281,7 @@ def run_forever(
         while not stop.is_set():
             beater.beat()
             try:
-                dispatcher.run_until_idle()
+                delivered = dispatcher.run_until_idle(limit=DRAIN_BETWEEN_BEATS)
             except Exception:
                 logger.exception("Dispatcher loop failed; retrying shortly")
                 connection.close()
@@ -284,6 +289,7 @@ def run_forever(
                 stop.wait(waiter.poll)
                 continue
             close_old_connections()
-            waiter.wait()
+            if delivered < DRAIN_BETWEEN_BEATS:
+                waiter.wait()
     finally:
         waiter.close()
