@@ -2,7 +2,6 @@
 websockets by consumer, and the liveness of worker clusters and dispatchers: after real
 requests, real websockets and real worker and dispatcher processes."""
 
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -76,32 +75,16 @@ def two_worker_server(django_db_setup, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("two-workers")
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
-    port = asgi_server.free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = asgi_server.spawn(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "project.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-        ],
+    server = asgi_server.AsgiServer(
         log=tmp_path / "uvicorn.log",
-        SITE_URL=url,
-        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
-    )
+        workers=2,
+        env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
+    ).start()
     try:
-        wait_for(lambda: _answers(url), timeout=30)
-        yield url, metrics_dir
+        wait_for(lambda: _answers(server.url), timeout=30)
+        yield server.url, metrics_dir
     finally:
-        asgi_server.stop(process)
+        server.stop()
 
 
 def _answers(url: str) -> bool:
