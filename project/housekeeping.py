@@ -126,5 +126,7 @@ def delete_in_batches(queryset: models.QuerySet, *, dry_run: bool = False) -> in
             )
             if not batch:
                 return deleted
-            _total, per_model = queryset.filter(pk__in=batch).delete()
+            # only("pk"): a model with cascades is fetched before its delete; its columns
+            # (an event's payload) need not be.
+            _total, per_model = queryset.filter(pk__in=batch).only("pk").delete()
         deleted += per_model.get(label, 0)
