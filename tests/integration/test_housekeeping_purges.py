@@ -4,11 +4,13 @@ pending or in use stays. Each purge is run as operators and the scheduler run it
 
 import ast
 import datetime
+import importlib
 import io
 import logging
 import threading
 
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.sessions.models import Session
 from django.core.files.base import ContentFile
 from django.core.management import call_command
@@ -316,6 +318,11 @@ def test_each_run_writes_one_log_line_with_its_count(db, caplog):
 
 
 def test_every_purge_runs_hourly_through_the_guarded_scheduler(db):
+    # The schedules are data migrations' rows, which transactional tests that may run earlier
+    # flush: apply them again, in order (they are idempotent).
+    for name in ("0005_purge_expired_files_schedules", "0007_purge_schedules"):
+        migration = importlib.import_module(f"project.background.migrations.{name}")
+        migration.create_schedules(django_apps, None)
     schedules = {
         schedule.name: schedule for schedule in Schedule.objects.filter(name__startswith="purge-")
     }
