@@ -190,27 +190,92 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, sessions, channel layer ---------------------------------------
+# Redis is one server (REDIS_URL) or the primary a set of Redis Sentinels names
+# (REDIS_SENTINELS + REDIS_SENTINEL_SERVICE). With Sentinel every connection asks the
+# sentinels where the primary is, and asks again after a connection error, so the cache,
+# sessions, rate limits and the channel layer follow a failover without a restart.
+
+
+def redis_sentinels(value: str) -> list[tuple[str, int]]:
+    """REDIS_SENTINELS, "host:port,host:port" ([::1]:26379 for IPv6), as (host, port) pairs."""
+    sentinels = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        try:
+            address = urlsplit(f"//{item}")
+            host, port = address.hostname, address.port or 26379
+        except ValueError:
+            host = None
+        if not host or address.path or address.username:
+            raise ImproperlyConfigured(f"REDIS_SENTINELS: {item!r} is not host:port.")
+        sentinels.append((host, port))
+    return sentinels
+
+
 REDIS_URL = env("REDIS_URL")
-if REDIS_URL:
+REDIS_SENTINELS = redis_sentinels(env("REDIS_SENTINELS"))
+REDIS_SENTINEL_SERVICE = env("REDIS_SENTINEL_SERVICE", "mymaster")
+if REDIS_URL and REDIS_SENTINELS:
+    raise ImproperlyConfigured("Set REDIS_URL or REDIS_SENTINELS, not both.")
+USE_REDIS = bool(REDIS_URL or REDIS_SENTINELS)
+CACHE_KEY_PREFIX = env("CACHE_KEY_PREFIX", "bazaar")
+# A Redis that hangs must not hang a request or a worker's guard loop for long.
+_REDIS_TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 3}
+# Consumers wait in BZPOPMIN for 5 s at a time; redis-py's default 5 s socket timeout
+# would race it and kill idle websockets, so the channel layer allows longer reads.
+_CHANNEL_LAYER_READ_TIMEOUT = 30
+
+
+def redis_channel_layer(host: dict) -> dict:
+    return {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [host], "prefix": CACHE_KEY_PREFIX},
+    }
+
+
+if REDIS_SENTINELS:
+    # The primary's own password and database; REDIS_SENTINEL_PASSWORD is the sentinels'.
+    _redis_server = {"db": int(env("REDIS_DB", "0")), "password": env("REDIS_PASSWORD") or None}
+    _sentinel_kwargs = {**_REDIS_TIMEOUTS, "password": env("REDIS_SENTINEL_PASSWORD") or None}
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env("CACHE_KEY_PREFIX", "bazaar"),
-            # A Redis that hangs must not hang a request or a worker's guard loop for long.
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 3},
+            "BACKEND": "project.redis_cache.SentinelRedisCache",
+            "LOCATION": REDIS_SENTINEL_SERVICE,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+            "OPTIONS": {
+                "sentinels": REDIS_SENTINELS,
+                "sentinel_kwargs": _sentinel_kwargs,
+                **_redis_server,
+                **_REDIS_TIMEOUTS,
+            },
         }
     }
     CHANNEL_LAYERS = {
+        "default": redis_channel_layer(
+            {
+                "sentinels": REDIS_SENTINELS,
+                "master_name": REDIS_SENTINEL_SERVICE,
+                "sentinel_kwargs": _sentinel_kwargs,
+                **_redis_server,
+                "socket_connect_timeout": _REDIS_TIMEOUTS["socket_connect_timeout"],
+                "socket_timeout": _CHANNEL_LAYER_READ_TIMEOUT,
+            }
+        )
+    }
+elif REDIS_URL:
+    CACHES = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # Consumers wait in BZPOPMIN for 5 s at a time; redis-py's default 5 s socket
-                # timeout would race it and kill idle websockets, so allow longer reads.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
-                "prefix": env("CACHE_KEY_PREFIX", "bazaar"),
-            },
+            "BACKEND": "project.redis_cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+            "OPTIONS": _REDIS_TIMEOUTS,
         }
+    }
+    CHANNEL_LAYERS = {
+        "default": redis_channel_layer(
+            {"address": REDIS_URL, "socket_timeout": _CHANNEL_LAYER_READ_TIMEOUT}
+        )
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -310,7 +375,7 @@ LIVENESS_STALE_SECONDS = float(env("LIVENESS_STALE_SECONDS", "30"))
 # --- Domain events ----------------------------------------------------------
 # The dispatcher runs inside the web process when the channel layer is in-memory (only that
 # process reaches its websockets); with Redis it runs as `manage.py run_dispatcher`.
-EVENTS_EMBEDDED_DISPATCHER = env_bool("EVENTS_EMBEDDED_DISPATCHER", not REDIS_URL)
+EVENTS_EMBEDDED_DISPATCHER = env_bool("EVENTS_EMBEDDED_DISPATCHER", not USE_REDIS)
 EVENTS_MAX_ATTEMPTS = int(env("EVENTS_MAX_ATTEMPTS", "5"))
 EVENTS_RETRY_BASE_SECONDS = float(env("EVENTS_RETRY_BASE_SECONDS", "2"))
 EVENTS_POLL_SECONDS = float(env("EVENTS_POLL_SECONDS", "1" if DATABASE_URL else "0.5"))
