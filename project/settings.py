@@ -2,8 +2,8 @@
 
 With no variables set this is the embedded default: a SQLite file under var/,
 local-memory cache, in-memory channel layer, Django-Q2 on the ORM broker and
-emails written to var/mail/. Setting DATABASE_URL / REDIS_URL switches to the
-production shape; BAZAAR_MODE=production additionally turns on the transport
+emails written to var/mail/. Setting DATABASE_URL / REDIS_URL (or REDIS_SENTINELS)
+switches to the production shape; BAZAAR_MODE=production additionally turns on the transport
 security settings and refuses to start without SECRET_KEY and ALLOWED_HOSTS.
 """
 
