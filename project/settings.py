@@ -554,6 +554,19 @@ STORAGES = {
         if PRODUCTION
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
+    # Where `manage.py backup` writes (project/backups): a folder, or any storage class set by
+    # BACKUP_STORAGE_BACKEND (configured by its own variables).
+    "backups": {
+        "BACKEND": env("BACKUP_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": {}
+        if env("BACKUP_STORAGE_BACKEND")
+        else {
+            "location": Path(env("BACKUP_ROOT", str(VAR_DIR / "backups"))),
+            # Backups hold personal data and password hashes: the server's user only.
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    },
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
@@ -561,6 +574,16 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # Pillow's decompression-bomb limit in every process).
 PRODUCT_IMAGE_MAX_BYTES = int(env("PRODUCT_IMAGE_MAX_BYTES", "2097152"))
 PRODUCT_IMAGE_MAX_PIXELS = int(env("PRODUCT_IMAGE_MAX_PIXELS", "25000000"))
+
+# --- Backups (project/backups, docs/operations.md) ---------------------------
+# The STORAGES alias backups go to unless --storage/--dir says otherwise, the storages whose
+# files a backup carries, and what `prune_backups` keeps: the newest backup of each of the
+# last N days, ISO weeks and months that have one.
+BACKUP_STORAGE = env("BACKUP_STORAGE", "backups")
+BACKUP_MEDIA_STORAGES = env_list("BACKUP_MEDIA_STORAGES", "default,private")
+BACKUP_KEEP_DAILY = int(env("BACKUP_KEEP_DAILY", "7"))
+BACKUP_KEEP_WEEKLY = int(env("BACKUP_KEEP_WEEKLY", "4"))
+BACKUP_KEEP_MONTHLY = int(env("BACKUP_KEEP_MONTHLY", "12"))
 
 # --- Security -------------------------------------------------------------
 # The site's own origin (SITE_URL) and its websocket origin, named in the CSP's connect-src
