@@ -8,12 +8,13 @@ PORT ?= 8000
 SEMGREP_TARGETS ?= accounts backoffice project shop templates
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate seed dispatcher test lint format bench chaos clean
+.PHONY: help install run migrate seed dispatcher test lint format bench bench-backup chaos clean
 
 help:
 	@echo "make run    - install, migrate, load demo data and serve the shop at http://$(HOST):$(PORT)/"
 	@echo "make test   - the whole suite on PostgreSQL and Redis (unit, integration, browser)"
 	@echo "make bench  - task throughput, payment latency, websocket latency and fan-out"
+	@echo "make bench-backup - backup and restore times: demo data and 100,000 orders (minutes)"
 	@echo "make chaos  - fault-injection run, a few minutes (CHAOS_SECONDS=, CHAOS_ARGS=); not in make test"
 	@echo "make lint   - ruff, the migration check, semgrep with the local rules (.semgrep/), and the deployment checks"
 	@echo "make clean  - remove the virtualenv and the embedded database"
@@ -45,6 +46,10 @@ test: install
 bench: install
 	@scripts/with-test-services.sh $(PY) bench/tasks_bench.py $(BENCH_ARGS)
 	@scripts/with-test-services.sh $(PY) bench/events_bench.py
+
+# Backup and restore times on a scratch database: the demo data, then 100,000 bulk-created orders.
+bench-backup: install
+	@scripts/with-test-services.sh $(PY) bench/backup_bench.py $(BENCH_ARGS)
 
 # Fault injection on private PostgreSQL and Redis: shoppers over HTTP while processes are
 # SIGKILLed and services crash, then the invariants (docs/chaos.md). Exits non-zero on a violation.

@@ -14,7 +14,7 @@ from typing import Any
 import django
 from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import FileSystemStorage, Storage, storages
+from django.core.files.storage import FileSystemStorage, InvalidStorageError, Storage, storages
 from django.db import connection, transaction
 from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
@@ -59,7 +59,7 @@ def backup_storage(*, alias: str = "", folder: str = "") -> Storage:
         )
     try:
         return storages[alias or settings.BACKUP_STORAGE]
-    except Exception as error:  # InvalidStorageError, or a backend that cannot be built
+    except InvalidStorageError as error:
         raise BackupError(f"No storage {alias or settings.BACKUP_STORAGE!r}: {error}") from None
 
 
@@ -303,7 +303,7 @@ def _refuse_unknown_migrations(document: dict) -> None:
 def _media_storage(alias: str) -> Storage:
     try:
         return storages[alias]
-    except Exception as error:
+    except InvalidStorageError as error:
         raise BackupError(f"The backup has media of storage {alias!r}: {error}") from None
 
 

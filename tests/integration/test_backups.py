@@ -42,6 +42,20 @@ def _url(role: database.roles.Role, dbname: str) -> str:
     return f"postgres://{role.name}:{role.password}@{host}:{port}/{dbname}"
 
 
+def manage(*args: str, **variables: str) -> subprocess.CompletedProcess:
+    """`manage.py` as an operator runs it: its own process, production settings, these
+    environment variables and no others."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        env={"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "project.settings", **variables},
+        capture_output=True,
+        text=True,
+        cwd=settings.BASE_DIR,
+        check=False,
+        timeout=300,
+    )
+
+
 class Site:
     """The private database and folders, and `manage.py` run against them."""
 
@@ -54,25 +68,15 @@ class Site:
 
     def manage(self, *args: str, dbname: str | None = None) -> subprocess.CompletedProcess:
         dbname = dbname or self.name
-        environment = {
-            "PATH": os.environ["PATH"],
-            "DJANGO_SETTINGS_MODULE": "project.settings",
-            "DATABASE_URL": _url(database.APP, dbname),
-            "DATABASE_MIGRATE_URL": _url(database.OWNER, dbname),
-            "BAZAAR_VAR_DIR": str(self.root / "var"),
-            "MEDIA_ROOT": str(self.media),
-            "PRIVATE_FILES_ROOT": str(self.private),
-            "BACKUP_ROOT": str(self.backups),
-            "LOG_LEVEL": "WARNING",
-        }
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            env=environment,
-            capture_output=True,
-            text=True,
-            cwd=settings.BASE_DIR,
-            check=False,
-            timeout=300,
+        return manage(
+            *args,
+            DATABASE_URL=_url(database.APP, dbname),
+            DATABASE_MIGRATE_URL=_url(database.OWNER, dbname),
+            BAZAAR_VAR_DIR=str(self.root / "var"),
+            MEDIA_ROOT=str(self.media),
+            PRIVATE_FILES_ROOT=str(self.private),
+            BACKUP_ROOT=str(self.backups),
+            LOG_LEVEL="WARNING",
         )
 
     def create_empty(self, dbname: str | None = None) -> None:
@@ -360,21 +364,7 @@ def test_refuses_a_database_that_is_not_empty_and_changes_nothing(site, settings
 
 
 def test_the_embedded_sqlite_database_is_refused_with_what_to_do_instead(tmp_path):
-    environment = {
-        "PATH": os.environ["PATH"],
-        "DJANGO_SETTINGS_MODULE": "project.settings",
-        "BAZAAR_VAR_DIR": str(tmp_path),
-    }
-
-    result = subprocess.run(
-        [sys.executable, "manage.py", "backup"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        cwd=settings.BASE_DIR,
-        check=False,
-        timeout=120,
-    )
+    result = manage("backup", BAZAAR_VAR_DIR=str(tmp_path))
 
     assert result.returncode == 1
     assert "backups need PostgreSQL" in result.stderr

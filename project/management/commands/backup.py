@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from project.backups import services
+from project.backups import arguments, services
 
 
 class Command(BaseCommand):
@@ -14,8 +14,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--storage", default="", help="A STORAGES alias to write to.")
-        parser.add_argument("--dir", default="", help="A folder to write to instead.")
+        arguments.add_location_arguments(parser)
         parser.add_argument(
             "--include-password-hashes",
             action="store_true",
@@ -27,9 +26,9 @@ class Command(BaseCommand):
             help="Afterwards delete the backups retention does not keep (see prune_backups).",
         )
 
-    def handle(self, *args, storage: str, dir: str, **options):
+    def handle(self, *args, **options):
+        target = arguments.location(options)
         try:
-            target = services.backup_storage(alias=storage, folder=dir)
             result = services.create_backup(
                 storage=target,
                 include_password_hashes=options["include_password_hashes"],

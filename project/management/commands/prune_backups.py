@@ -1,9 +1,9 @@
 """`manage.py prune_backups [--storage ALIAS | --dir PATH] [--dry-run]`."""
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from project.backups import services
+from project.backups import arguments, services
 
 
 class Command(BaseCommand):
@@ -14,15 +14,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--storage", default="", help="A STORAGES alias.")
-        parser.add_argument("--dir", default="", help="A folder instead.")
+        arguments.add_location_arguments(parser)
         parser.add_argument("--dry-run", action="store_true", help="Only say what would go.")
 
-    def handle(self, *args, storage: str, dir: str, dry_run: bool, **options):
-        try:
-            target = services.backup_storage(alias=storage, folder=dir)
-        except services.BackupError as error:
-            raise CommandError(str(error)) from None
+    def handle(self, *args, dry_run: bool, **options):
+        target = arguments.location(options)
         result = services.prune_backups(
             storage=target,
             daily=settings.BACKUP_KEEP_DAILY,

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from project.backups import services
+from project.backups import arguments, services
 
 
 class Command(BaseCommand):
@@ -14,12 +14,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("name", help="The backup's folder name, e.g. bazaar-20260101T020000Z.")
-        parser.add_argument("--storage", default="", help="A STORAGES alias to read from.")
-        parser.add_argument("--dir", default="", help="A folder to read from instead.")
+        arguments.add_location_arguments(parser)
 
-    def handle(self, *args, name: str, storage: str, dir: str, **options):
+    def handle(self, *args, name: str, **options):
+        source = arguments.location(options)
         try:
-            source = services.backup_storage(alias=storage, folder=dir)
             result = services.restore_backup(storage=source, name=name, progress=self.stdout.write)
         except services.BackupError as error:
             raise CommandError(str(error)) from None
