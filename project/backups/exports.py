@@ -6,11 +6,12 @@ asked: a stolen backup should not hand out crackable hashes.
 """
 
 import gzip
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.apps import apps
-from django.core import serializers
+from django.core.serializers import json as json_serializer
 from django.db import models
 
 # The business data, parents before children (loaddata order). There is no ledger model: the
@@ -77,8 +78,19 @@ def export_model(model: type[models.Model], *, path: Path, include_password_hash
     queryset = model._base_manager.order_by("pk").prefetch_related(*many_to_many)
     counted = _Counted(queryset.iterator(chunk_size=CHUNK))
     with gzip.open(path, "wt", encoding="utf-8", compresslevel=1) as stream:
-        serializers.serialize("json", counted, stream=stream, fields=fields)
+        _Serializer().serialize(counted, stream=stream, fields=fields)
     return counted.count
+
+
+class _Serializer(json_serializer.Serializer):
+    """Django's JSON serializer (the same output, `loaddata` reads it), with each object
+    encoded by one `json.dumps` (the C encoder) and written at once: `json.dump` writes
+    token by token in pure Python, which was two thirds of an export's time."""
+
+    def end_object(self, obj) -> None:
+        separator = "" if self.first else ", "
+        self.stream.write(separator + json.dumps(self.get_dump_object(obj), **self.json_kwargs))
+        self._current = None
 
 
 class _Counted:
