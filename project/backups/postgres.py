@@ -1,8 +1,9 @@
 """PostgreSQL's side of a backup: the owner's connection, pg_dump and pg_restore, and the
 row counts and checksums a backup records and a restore checks.
 
-pg_dump and pg_restore run as the owner role (DATABASE_MIGRATE_URL, else DATABASE_URL), in
-the 'system' row-level-security scope so the owner's FORCEd policies let every row through.
+pg_dump and pg_restore run as the owner role (DATABASE_MIGRATE_URL, else DATABASE_DIRECT_URL
+or DATABASE_URL), in the 'system' row-level-security scope so the owner's FORCEd policies let
+every row through.
 """
 
 import hashlib
@@ -42,7 +43,11 @@ class OwnerDatabase:
 
     @classmethod
     def from_settings(cls) -> "OwnerDatabase":
-        parsed = dj_database_url.parse(settings.DATABASE_MIGRATE_URL or settings.DATABASE_URL)
+        # PostgreSQL itself, never PgBouncer (DATABASE_URL may lead there): pg_dump and
+        # pg_restore need sessions of their own.
+        parsed = dj_database_url.parse(
+            settings.DATABASE_MIGRATE_URL or settings.DATABASE_DIRECT_URL or settings.DATABASE_URL
+        )
         return cls(
             host=parsed.get("HOST") or "127.0.0.1",
             port=int(parsed.get("PORT") or 5432),
