@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import IO, Any
 
-from django.core.files.storage import Storage
+from django.core.files.storage import FileSystemStorage, Storage
 
 from project.backups.errors import BackupError
 
@@ -45,18 +45,18 @@ def verify_files(
     storage: Storage, backup: str, manifest: dict, *, work_dir: Path
 ) -> dict[str, Path]:
     """Check every file the manifest lists against its size and SHA-256 and return
-    {name: local path}: the storage's own path when it has one (a folder), else a copy
+    {name: local path}: the file itself in a folder storage, else a copy
     downloaded into `work_dir` while it is hashed."""
     local: dict[str, Path] = {}
     for entry in manifest["files"]:
         name = f"{backup}/{entry['name']}"
         if not storage.exists(name):
             raise CorruptBackup(f"{name} is missing; nothing changed.")
-        try:
+        if isinstance(storage, FileSystemStorage):
             path = Path(storage.path(name))
             with path.open("rb") as stream:
                 sha256, size = _digest(stream)
-        except NotImplementedError:
+        else:
             path = work_dir / entry["name"]
             with storage.open(name, "rb") as stream, path.open("wb") as copy:
                 sha256, size = _digest(stream, copy_to=copy)

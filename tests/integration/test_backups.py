@@ -15,12 +15,13 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.files.storage import storages
+from django.core.files.storage import InMemoryStorage, storages
 from django.core.management import CommandError, call_command
 from django.db import connections
 from django.test import Client, override_settings
@@ -29,7 +30,7 @@ from PIL import Image
 from psycopg import sql
 
 from accounts.models import User
-from project.backups import exports
+from project.backups import exports, manifest, services
 from shop.models import Order, PaymentStatus
 from shop.services import payments as payment_services
 from tests import factories
@@ -369,3 +370,27 @@ def test_the_embedded_sqlite_database_is_refused_with_what_to_do_instead(tmp_pat
     assert result.returncode == 1
     assert "backups need PostgreSQL" in result.stderr
     assert f"copy {tmp_path / 'bazaar.sqlite3'}" in result.stderr
+
+
+def test_a_backup_in_an_object_store_is_verified_while_it_is_downloaded(site, tmp_path):
+    """A storage without local paths (here Django's in-memory one, as an object store would
+    be): each file is downloaded and hashed, and a damaged one is refused."""
+    store = InMemoryStorage()
+    folder = site.backups / site.backup_name
+    for path in folder.iterdir():
+        store.save(f"{site.backup_name}/{path.name}", ContentFile(path.read_bytes()))
+    document = manifest.load(store, site.backup_name)
+
+    local = manifest.verify_files(store, site.backup_name, document, work_dir=tmp_path)
+
+    assert local["database.dump"] == tmp_path / "database.dump"
+    assert local["database.dump"].read_bytes() == (folder / "database.dump").read_bytes()
+    assert services.list_backups(store) == {
+        site.backup_name: datetime.strptime(site.backup_name, "bazaar-%Y%m%dT%H%M%SZ").replace(
+            tzinfo=UTC
+        )
+    }
+    store.delete(f"{site.backup_name}/shop.order.json.gz")
+    store.save(f"{site.backup_name}/shop.order.json.gz", ContentFile(b"[]"))
+    with pytest.raises(manifest.CorruptBackup, match="shop.order.json.gz does not match"):
+        manifest.verify_files(store, site.backup_name, document, work_dir=tmp_path)
