@@ -53,11 +53,11 @@ def business_tables() -> list[BusinessTable]:
     """The business models' tables and their many-to-many tables (e.g. a refund's lines)."""
     tables = []
     for model in business_models():
-        tables.append(BusinessTable(model._meta.db_table, model._meta.pk.column))
+        tables.append(BusinessTable(model._meta.db_table, model._meta.pk.attname))
         for field in model._meta.local_many_to_many:
-            if field.remote_field.through._meta.auto_created:
-                through = field.remote_field.through._meta
-                tables.append(BusinessTable(through.db_table, through.pk.column))
+            through = field.remote_field.through
+            if through is not None and through._meta.auto_created:
+                tables.append(BusinessTable(through._meta.db_table, through._meta.pk.attname))
     return tables
 
 

@@ -200,7 +200,5 @@ def grant_app_role(database: OwnerDatabase) -> str | None:
     if not app:
         return None
     with database.connect() as connection, connection.cursor() as cursor:
-        cursor.execute("SELECT current_user")
-        owner = cursor.fetchone()[0]
-        roles.grant_app_privileges(cursor, owner=owner, app=app)
+        roles.grant_app_privileges(cursor, owner=connection.info.user, app=app)
     return app

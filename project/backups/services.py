@@ -220,7 +220,7 @@ def _dump_and_export(work: Path, *, include_password_hashes: bool, progress: Pro
                     note(f"{rows:,} rows")
                 exported[model._meta.label] = {"file": path.name, "rows": rows}
             with _step(progress, "row counts and business table checksums"):
-                tables = {
+                tables: dict[str, dict[str, int | str]] = {
                     table: {"rows": rows}
                     for table, rows in postgres.count_rows(
                         cursor, postgres.user_tables(cursor)
@@ -320,7 +320,7 @@ class _LocalFile(File):
     """A finished file in the work folder: a folder storage moves it instead of copying."""
 
     def temporary_file_path(self) -> str:
-        return self.name
+        return str(self.name)
 
 
 def _save(storage: Storage, name: str, path: Path) -> None:
@@ -353,7 +353,8 @@ class _step:
     """Times one step and reports it: "media storage 'default': 12 files (0.4 s)"."""
 
     def __init__(self, progress: Progress, title: str):
-        self.progress, self.title, self.notes = progress, title, []
+        self.progress, self.title = progress, title
+        self.notes: list[str] = []
 
     def __enter__(self) -> Callable[[str], None]:
         self.started = time.monotonic()
