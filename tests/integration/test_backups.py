@@ -1,8 +1,9 @@
-"""`manage.py backup` and `manage.py restore` on real PostgreSQL, as an operator runs them.
+"""`manage.py backup` and `manage.py restore` on real PostgreSQL.
 
 A private database (dropped and created by this module) is migrated by the owner role as in
-production, filled through the real services as the app role, backed up by `manage.py backup`,
-dropped, created empty again and restored by `manage.py restore`. The test's own fingerprint
+production (`manage.py migrate` in its own process), filled through the real services as the
+app role, backed up by the `backup` command (pg_dump and pg_restore as the owner), dropped,
+created empty again and restored by the `restore` command. The test's own fingerprint
 of every table (row count and an md5 of all rows, read as the superuser, so row-level security
 hides nothing) and the shopper's order page must be the same before and after.
 """
@@ -209,16 +210,22 @@ def site(django_db_blocker, tmp_path_factory):
     """Seed, back up, drop the database, restore: the before and after of each to compare."""
     test_database = connections["default"].settings_dict["NAME"]
     site = Site(f"{test_database}_backups", tmp_path_factory.mktemp("backups"))
-    private_storages = {
+    storages_here = {
         **settings.STORAGES,
         "private": {**settings.STORAGES["private"], "OPTIONS": {"location": site.private}},
+        "backups": {**settings.STORAGES["backups"], "OPTIONS": {"location": site.backups}},
     }
     with (
         django_db_blocker.unblock(),
         override_settings(
             MEDIA_ROOT=site.media,
-            STORAGES=private_storages,
+            STORAGES=storages_here,
             SIMULATED_GATEWAY_LEDGER_PATH=site.root / "gateway.sqlite3",
+            # As `manage.py` would read them for this site: the app role, the owner for
+            # pg_dump and pg_restore, and the role a restore grants.
+            DATABASE_URL=_url(database.APP, site.name),
+            DATABASE_MIGRATE_URL=_url(database.OWNER, site.name),
+            DATABASE_APP_ROLE=database.APP.name,
         ),
     ):
         site.create_empty()
@@ -229,8 +236,8 @@ def site(django_db_blocker, tmp_path_factory):
             site.pages_before = [
                 order_page(pk, site.seeded["shopper"]) for pk in site.seeded["orders"]
             ]
-        site.backup = site.manage("backup")
-        assert site.backup.returncode == 0, site.backup.stderr
+        with site.connected():
+            site.backup = run_command("backup")
         site.fingerprint_before = fingerprint(site.name)
         site.security_before = security(site.name)
         site.media_before = _files(site.media) | _files(site.private)
@@ -239,18 +246,24 @@ def site(django_db_blocker, tmp_path_factory):
         shutil.rmtree(site.media)
         shutil.rmtree(site.private)
         site.backup_name = next(site.backups.iterdir()).name
-        site.restore = site.manage("restore", site.backup_name)
-        assert site.restore.returncode == 0, site.restore.stdout + site.restore.stderr
+        with site.connected():
+            site.restore = run_command("restore", site.backup_name)
         site.fingerprint_after = fingerprint(site.name)
         with site.connected():
             site.pages_after = [
                 order_page(pk, site.seeded["shopper"]) for pk in site.seeded["orders"]
             ]
-        site.fingerprint_served = fingerprint(
-            site.name
-        )  # signing in wrote a session, an audit entry
+        # Signing in to see the pages wrote a session and an audit entry.
+        site.fingerprint_served = fingerprint(site.name)
         yield site
     site.drop()
+
+
+def run_command(*args: str) -> str:
+    """A management command in this process (its output), so coverage sees the services."""
+    output = io.StringIO()
+    call_command(*args, stdout=output)
+    return output.getvalue()
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -267,7 +280,7 @@ def test_restore_brings_back_every_table_row_for_row(site):
     assert before["shop_orderline"][0] == 4
     assert before["shop_payment"][0] == 2
     assert before["audit_auditentry"][0] > 0
-    assert "all matching the manifest" in site.restore.stdout
+    assert "all matching the manifest" in site.restore
 
 
 def test_restored_shop_serves_the_same_order_pages(site):
@@ -310,6 +323,8 @@ def test_manifest_records_files_rows_and_business_table_checksums(site):
         assert manifest["tables"][table.name]["rows"] == site.fingerprint_before[table.name][0]
         assert len(manifest["tables"][table.name]["sha256"]) == 64
     assert manifest["exports"]["shop.Order"]["rows"] == 3
+    assert "export shop.Order: 3 rows" in site.backup
+    assert f"Backup {site.backup_name} written: {len(manifest['tables'])} tables" in site.backup
     assert "0001_initial" in manifest["migrations"]["shop"]
 
 
