@@ -206,8 +206,9 @@ def _seed() -> dict:
 
 
 @pytest.fixture(scope="module")
-def site(django_db_blocker, tmp_path_factory):
-    """Seed, back up, drop the database, restore: the before and after of each to compare."""
+def site(django_db_setup, django_db_blocker, tmp_path_factory):
+    """Seed, back up, drop the database, restore: the before and after of each to compare.
+    (After django_db_setup, this process's connections run as the app role.)"""
     test_database = connections["default"].settings_dict["NAME"]
     site = Site(f"{test_database}_backups", tmp_path_factory.mktemp("backups"))
     storages_here = {
@@ -232,6 +233,7 @@ def site(django_db_blocker, tmp_path_factory):
         migrate = site.manage("migrate", "--no-input")
         assert migrate.returncode == 0, migrate.stderr
         with site.connected():
+            site.seeded_as = _current_user()
             site.seeded = _seed()
             site.pages_before = [
                 order_page(pk, site.seeded["shopper"]) for pk in site.seeded["orders"]
@@ -250,6 +252,7 @@ def site(django_db_blocker, tmp_path_factory):
             site.restore = run_command("restore", site.backup_name)
         site.fingerprint_after = fingerprint(site.name)
         with site.connected():
+            site.served_as = _current_user()
             site.pages_after = [
                 order_page(pk, site.seeded["shopper"]) for pk in site.seeded["orders"]
             ]
@@ -257,6 +260,12 @@ def site(django_db_blocker, tmp_path_factory):
         site.fingerprint_served = fingerprint(site.name)
         yield site
     site.drop()
+
+
+def _current_user() -> str:
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT current_user")
+        return cursor.fetchone()[0]
 
 
 def run_command(*args: str) -> str:
@@ -284,6 +293,8 @@ def test_restore_brings_back_every_table_row_for_row(site):
 
 
 def test_restored_shop_serves_the_same_order_pages(site):
+    # The app role, bound by row-level security: the restore granted it what it needs.
+    assert site.seeded_as == site.served_as == database.APP.name
     assert site.pages_after == site.pages_before
     paid_page = site.pages_after[0]
     assert f"BZ-{site.seeded['orders'][0]:06d}" in paid_page
@@ -409,3 +420,29 @@ def test_a_backup_in_an_object_store_is_verified_while_it_is_downloaded(site, tm
     store.save(f"{site.backup_name}/shop.order.json.gz", ContentFile(b"[]"))
     with pytest.raises(manifest.CorruptBackup, match="shop.order.json.gz does not match"):
         manifest.verify_files(store, site.backup_name, document, work_dir=tmp_path)
+
+
+def test_backup_with_prune_keeps_the_new_backup_and_drops_what_retention_does_not_keep(
+    site, settings, tmp_path
+):
+    settings.DATABASE_URL = _url(database.APP, site.name)
+    settings.DATABASE_MIGRATE_URL = _url(database.OWNER, site.name)
+    for stamp in ("20250101T020000Z", "20250102T020000Z"):  # a month apart from nothing
+        old = tmp_path / f"bazaar-{stamp}"
+        old.mkdir()
+        (old / "manifest.json").write_text("{}")
+    settings.BACKUP_KEEP_DAILY, settings.BACKUP_KEEP_WEEKLY, settings.BACKUP_KEEP_MONTHLY = 1, 0, 1
+
+    with site.connected():
+        output = run_command("backup", "--prune", f"--dir={tmp_path}")
+
+    (new,) = (path.name for path in tmp_path.iterdir())
+    assert new.startswith("bazaar-2")
+    assert (tmp_path / new / "manifest.json").exists()
+    assert "deleting bazaar-20250101T020000Z" in output
+    assert "Kept 1 backups, deleted 2." in output
+
+
+def test_an_unknown_storage_is_refused_by_name():
+    with pytest.raises(CommandError, match="No storage 'offsite'"):
+        call_command("prune_backups", storage="offsite")
