@@ -1,5 +1,6 @@
 """The business data as JSON (Django's serializers): readable without PostgreSQL, loadable
-with `manage.py loaddata`, and checked against the dump by the row counts in the manifest.
+with `manage.py loaddata` (as the owner, which may reset the sequences), and checked against
+the dump by the row counts in the manifest.
 
 One gzip-compressed file per model. Users are exported without their password hashes unless
 asked: a stolen backup should not hand out crackable hashes.
