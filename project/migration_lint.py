@@ -20,6 +20,7 @@ Migrations listed in the baseline file (those that existed when the rule came in
 checked again.
 """
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,10 +113,14 @@ def _not_null_without_db_default(field: models.Field) -> bool:
 
 def project_migrations(loader: MigrationLoader) -> list[tuple[str, str]]:
     """The (app_label, name) of every migration of this project's own apps, in graph order."""
+    project_dir = Path(settings.BASE_DIR).resolve()
+    # A virtualenv may live inside the project folder (.venv): its packages are not ours.
+    installed = Path(sys.prefix).resolve()
     own = {
         config.label
         for config in apps.get_app_configs()
-        if Path(config.path).resolve().is_relative_to(Path(settings.BASE_DIR).resolve())
+        if (path := Path(config.path).resolve()).is_relative_to(project_dir)
+        and not path.is_relative_to(installed)
     }
     return [key for key in _graph_order(loader) if key[0] in own]
 
