@@ -1,3 +1,5 @@
+from typing import TYPE_CHECKING, TypedDict
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Count
@@ -6,6 +8,13 @@ from accounts.models import Address, DataExport, User
 from accounts.twofactor import services as twofactor_services
 from project.audit import admin_hooks
 from shop.models import VendorMembership
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _VendorCount(TypedDict):  # what UserAdmin.get_queryset annotates
+    _vendor_count: int
 
 
 class AddressInline(admin.TabularInline):
@@ -79,7 +88,7 @@ class UserAdmin(DjangoUserAdmin):
         return obj.is_verified
 
     @admin.display(description="vendors", ordering="_vendor_count")
-    def vendor_count(self, obj: User) -> int:
+    def vendor_count(self, obj: "WithAnnotations[User, _VendorCount]") -> int:
         return obj._vendor_count
 
 

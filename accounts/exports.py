@@ -4,6 +4,7 @@ import datetime
 import io
 import json
 import zipfile
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -168,7 +169,7 @@ def _profile(user: User) -> dict:
     }
 
 
-def _addresses(user: User) -> list[dict]:
+def _addresses(user: User) -> list[Mapping[str, object]]:
     return list(
         user.addresses.order_by("created_at", "id").values(
             "id",

@@ -68,7 +68,8 @@ class RegisterForm(forms.Form):
         return name
 
     def clean(self) -> dict:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         password1 = cleaned.get("password1")
         password2 = cleaned.get("password2")
         if password1 and password2 and password1 != password2:
@@ -164,10 +165,11 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
 
     base_url: str | None = None
 
-    def save(self, *args, request=None, **kwargs) -> None:
+    def save(self, *args, **kwargs) -> None:
+        request = kwargs.get("request")
         self.base_url = request.build_absolute_uri("/") if request is not None else None
         with transaction.atomic():
-            super().save(*args, request=request, **kwargs)
+            super().save(*args, **kwargs)
             # Audited whether or not the address has an account (without storing the address).
             account = next(iter(self.get_users(self.cleaned_data["email"])), None)
             audit.record(

@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
@@ -32,9 +34,11 @@ class UserManager(BaseUserManager["User"]):
 class User(AbstractUser):
     """A person with an account. Everyone is a shopper; vendor membership and staff add roles."""
 
-    username = None
-    first_name = None
-    last_name = None
+    # Fields of AbstractUser this model has not (Django removes a field set to None; the
+    # stubs cannot express that).
+    username = None  # type: ignore[assignment]
+    first_name = None  # type: ignore[assignment]
+    last_name = None  # type: ignore[assignment]
     email = models.EmailField("email address", unique=True)
     full_name = models.CharField(max_length=150, blank=True)
     phone = models.CharField(max_length=32, blank=True)
@@ -52,9 +56,10 @@ class User(AbstractUser):
     session_epoch = models.PositiveIntegerField(default=0, editable=False)
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
-    objects = UserManager()
+    # An email-only manager; the stubs pin AbstractUser.objects to auth's username-based one.
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
 
     class Meta:
         constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]

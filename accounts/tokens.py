@@ -42,9 +42,9 @@ def read_login_unlock_token(token: str) -> User | None:
         payload = signing.loads(token, salt=LOGIN_UNLOCK_SALT, max_age=LOGIN_UNLOCK_MAX_AGE)
     except signing.BadSignature:
         return None
-    if not isinstance(payload, dict):
+    if not isinstance(payload, dict) or not isinstance(payload.get("user"), int):
         return None
-    user = User.objects.filter(pk=payload.get("user"), is_active=True).first()
+    user = User.objects.filter(pk=payload["user"], is_active=True).first()
     if user is None or payload.get("pw") != _password_fingerprint(user):
         return None
     return user

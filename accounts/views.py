@@ -23,6 +23,7 @@ from accounts.twofactor import selectors as twofactor_selectors
 from project import files
 from project import ratelimit as project_ratelimit
 from project.client_ip import client_ip
+from project.http import AuthenticatedRequest
 from shop.selectors import cart as cart_selectors
 from shop.services import cart as cart_services
 
@@ -58,7 +59,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated and request.method in ("GET", "HEAD"):
         return redirect(next_url or settings.LOGIN_REDIRECT_URL)
     form = forms.LoginForm(request.POST or None)
-    status = 200
+    retry_after = None
     if request.method == "POST" and form.is_valid():
         email = account_services.normalise_email(form.cleaned_data["email"])
         # The backend counts failures and applies the limits (accounts.ratelimit).
@@ -69,14 +70,17 @@ def login_view(request: HttpRequest) -> HttpResponse:
         if user is not None:
             _sign_in(request, user)
             return redirect(next_url or settings.LOGIN_REDIRECT_URL)
-        refusal = getattr(request, "login_refusal", None)
+        # The backend stashes why it refused (accounts.ratelimit), if it did.
+        refusal: ratelimit.LoginRefused | None = getattr(request, "login_refusal", None)
         form.add_error(None, refusal.message if refusal else forms.LOGIN_FAILED_MESSAGE)
         if refusal is not None and refusal.retry_after:
-            status = 429
+            retry_after = refusal.retry_after
     context = {"form": form, "next": next_url}
-    response = render(request, "accounts/auth/login.html", context, status=status)
-    if status == 429:
-        response["Retry-After"] = str(request.login_refusal.retry_after)
+    response = render(
+        request, "accounts/auth/login.html", context, status=429 if retry_after else 200
+    )
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
     return response
 
 
@@ -100,7 +104,7 @@ class LogoutView(auth_views.LogoutView):
 
 @login_required
 @require_POST
-def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
+def sign_out_everywhere(request: AuthenticatedRequest) -> HttpResponse:
     """Every other session of this account ends; this one stays, under a new id."""
     user = session_services.revoke_other_sessions(user=request.user)
     auth.update_session_auth_hash(request, user)
@@ -160,7 +164,7 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
-def verify_resend(request: HttpRequest) -> HttpResponse:
+def verify_resend(request: AuthenticatedRequest) -> HttpResponse:
     if request.user.is_verified:
         messages.info(request, "Your email address is already verified.")
         return redirect("accounts:profile")
@@ -235,7 +239,9 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return super().form_valid(form)
 
 
-def _render_profile(request: HttpRequest, form: forms.ProfileForm, **extra) -> HttpResponse:
+def _render_profile(
+    request: AuthenticatedRequest, form: forms.ProfileForm, **extra
+) -> HttpResponse:
     context = {
         "form": form,
         "addresses": selectors.list_addresses(user=request.user),
@@ -247,7 +253,7 @@ def _render_profile(request: HttpRequest, form: forms.ProfileForm, **extra) -> H
 
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
-def profile(request: HttpRequest) -> HttpResponse:
+def profile(request: AuthenticatedRequest) -> HttpResponse:
     user = request.user
     form = forms.ProfileForm(
         request.POST or None, initial={"full_name": user.full_name, "phone": user.phone}
@@ -261,7 +267,7 @@ def profile(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
-def address_add(request: HttpRequest) -> HttpResponse:
+def address_add(request: AuthenticatedRequest) -> HttpResponse:
     form = forms.AddressForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         account_services.add_address(user=request.user, **form.service_kwargs())
@@ -272,7 +278,7 @@ def address_add(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
-def address_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def address_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     address = selectors.access_address(user=request.user, pk=pk)
     is_default = request.user.default_address_id == address.pk
     form = forms.AddressForm(
@@ -288,7 +294,7 @@ def address_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "accounts/profile/address_form.html", context)
 
 
-def _address_list_changed(request: HttpRequest, message: str) -> HttpResponse:
+def _address_list_changed(request: AuthenticatedRequest, message: str) -> HttpResponse:
     if request.htmx:
         context = {"addresses": selectors.list_addresses(user=request.user), "status": message}
         return render(request, f"{PROFILE_PAGE}#address-list", context)
@@ -298,7 +304,7 @@ def _address_list_changed(request: HttpRequest, message: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def address_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def address_delete(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     address = selectors.access_address(user=request.user, pk=pk)
     account_services.delete_address(user=request.user, address_id=address.pk)
     return _address_list_changed(request, "Address deleted.")
@@ -306,7 +312,7 @@ def address_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def address_default(request: HttpRequest, pk: int) -> HttpResponse:
+def address_default(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     address = selectors.access_address(user=request.user, pk=pk)
     account_services.set_default_address(user=request.user, address_id=address.pk)
     return _address_list_changed(request, "Default address updated.")
@@ -314,7 +320,7 @@ def address_default(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def data_export_request(request: HttpRequest) -> HttpResponse:
+def data_export_request(request: AuthenticatedRequest) -> HttpResponse:
     exports.request_data_export(user=request.user, base_url=_base_url(request))
     messages.success(
         request, "We are preparing your data. We will email you a download link when it is ready."
@@ -325,7 +331,7 @@ def data_export_request(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_safe
-def data_export_download(request: HttpRequest, pk: int) -> FileResponse:
+def data_export_download(request: AuthenticatedRequest, pk: int) -> FileResponse:
     """Only the export's owner, while it has not expired; anyone else gets a 404."""
     export = exports.get_downloadable_export(user=request.user, export_id=pk)
     if export is None:

@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from accounts.twofactor import flow as twofactor_flow
 from backoffice.selectors import vendors as vendor_selectors
 from project.db import scope
+from project.http import AuthenticatedRequest
 from shop.models import Vendor, VendorStatus
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -26,7 +27,7 @@ def vendor_member_required(view: Callable[..., HttpResponse]) -> Callable[..., H
 
     @login_required
     @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def wrapper(request: AuthenticatedRequest, *args, **kwargs) -> HttpResponse:
         vendor = vendor_selectors.get_vendor_for_member(user=request.user)
         if vendor is None:
             application = vendor_selectors.get_pending_application(user=request.user)

@@ -5,10 +5,11 @@ is sent once per event. Also the report page's live status, pushed as the report
 import logging
 
 from backoffice import tasks
+from backoffice.events import VendorApproved
 from backoffice.selectors import live as live_selectors
 from backoffice.selectors import orders as order_selectors
 from project import live
-from project.events import Event
+from shop.events import OrderEvent
 from shop.models import Order, OrderLine, ReportJob, Vendor
 
 logger = logging.getLogger(__name__)
@@ -33,10 +34,11 @@ NOTICES = {
 }
 
 
-def publish_vendor_order(event: Event) -> None:
+def publish_vendor_order(event: OrderEvent) -> None:
     """Tell each vendor of the order: its row in the order list, the list's count, the
     navigation's counter, the dashboard (tiles, chart, low stock) and a notice, which
     replaces the one before. A few queries per vendor, whatever the number of orders."""
+    assert event.meta is not None  # handlers are given stored events, with their envelope
     order = Order.objects.filter(pk=event.order_id).first()
     if order is None:
         return
@@ -71,8 +73,9 @@ def publish_vendor_order(event: Event) -> None:
         live.publish(live.vendor_group(vendor.pk), "\n".join(parts))
 
 
-def send_vendor_approved_email(event: Event) -> None:
+def send_vendor_approved_email(event: VendorApproved) -> None:
     """VendorApproved: tell the applicant and owners their shop is open (once per event)."""
+    assert event.meta is not None  # handlers are given stored events, with their envelope
     tasks.send_vendor_status_email.enqueue(
         vendor_id=event.vendor_id,
         outcome="approved",
@@ -86,7 +89,7 @@ def publish_report_status(report_id: int) -> None:
     task calls this as it goes. Best effort (the pages poll beside the socket), so a channel
     layer that is down never fails the report."""
     report = ReportJob.objects.filter(pk=report_id, vendor__isnull=False).first()
-    if report is None:
+    if report is None or report.vendor_id is None:
         return
     html = live.render_fragments([REPORT_STATUS], {"report": report})
     try:

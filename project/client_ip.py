@@ -10,7 +10,9 @@ With no trusted proxies configured (the default) the client is the direct peer.
 
 import ipaddress
 import logging
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -85,7 +87,7 @@ def client_ip(request: HttpRequest) -> str:
     )
 
 
-def scope_client_ip(scope: dict) -> str:
+def scope_client_ip(scope: Mapping[str, Any]) -> str:
     """The client's address for an ASGI scope (HTTP or websocket)."""
     client = scope.get("client") or ("", 0)
     peer = str(client[0] or "")

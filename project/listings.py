@@ -4,10 +4,12 @@ list fragment alone while the address bar follows what is on screen."""
 from collections.abc import Iterable
 
 from django.core.paginator import Page
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django_htmx.http import push_url
+
+from project.http import HtmxRequest
 
 
 def link_params(query: QueryDict, *, drop: Iterable[str] = ()) -> QueryDict:
@@ -24,7 +26,7 @@ def link_params(query: QueryDict, *, drop: Iterable[str] = ()) -> QueryDict:
 
 
 def render_listing(
-    request: HttpRequest,
+    request: HtmxRequest,
     *,
     template: str,
     fragment: str,

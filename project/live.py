@@ -10,14 +10,19 @@ delivers at most once; the outbox is the record, and pages re-fetch their state 
 import asyncio
 import logging
 import threading
+from typing import TYPE_CHECKING, cast
 
 from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
+from django.core.exceptions import ImproperlyConfigured
 from django.template.loader import render_to_string
 
 from project import client_ip, metrics, ratelimit, websockets
 from project.request_context import current_user_id
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +48,13 @@ _publisher_loop: asyncio.AbstractEventLoop | None = None
 _publisher_lock = threading.Lock()
 
 
+def _channel_layer() -> BaseChannelLayer:
+    layer = get_channel_layer()
+    if layer is None:
+        raise ImproperlyConfigured("CHANNEL_LAYERS has no default layer: live pages need one.")
+    return layer
+
+
 def publish(group: str, html: str) -> None:
     """Send one message to every socket in `group` (from sync code: handlers, tasks)."""
     message = {"type": MESSAGE_TYPE, "html": html}
@@ -50,12 +62,12 @@ def publish(group: str, html: str) -> None:
     if server_loop is not None and server_loop.is_running():
         # Called from a server's event loop (the embedded dispatcher, a consumer): publish
         # there, where an in-memory channel layer lives.
-        async_to_sync(get_channel_layer().group_send)(group, message)
+        async_to_sync(_channel_layer().group_send)(group, message)
         return
     # A plain process (run_dispatcher, a worker): one long-lived loop keeps the channel
     # layer's Redis connections open, instead of a new loop and connection per message.
     future = asyncio.run_coroutine_threadsafe(
-        get_channel_layer().group_send(group, message), _background_loop()
+        _channel_layer().group_send(group, message), _background_loop()
     )
     future.result(timeout=PUBLISH_TIMEOUT)
 
@@ -73,7 +85,7 @@ def _background_loop() -> asyncio.AbstractEventLoop:
 class LiveConsumer(AsyncWebsocketConsumer):
     """Joins the one group its user may watch, then forwards that group's fragments.
 
-    Subclasses implement `authorise()`, returning the group name or None. Anything else
+    Subclasses implement `authorise(user)`, returning the group name or None. Anything else
     (anonymous, someone else's order, not a member) is refused before the handshake
     completes and logged. Connects are rate-limited per session (bucket
     "websocket_session"). Before each message is sent the session is read again: once it no
@@ -101,7 +113,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.counted_open = True
         metrics.websocket_opened(type(self).__name__)
 
-    async def authorise(self) -> str | None:
+    async def authorise(self, user: "User") -> str | None:
+        """The group the signed-in `user` may watch on this socket's path, or None."""
         raise NotImplementedError
 
     async def connect(self) -> None:
@@ -116,21 +129,23 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close(code=websockets.CLOSE_TOO_MANY)
             return
         user = self.scope.get("user")
-        if user is not None and user.is_authenticated:
-            current_user_id.set(user.pk)
-        group = await self.authorise() if user is not None and user.is_authenticated else None
+        if user is None or not user.is_authenticated:
+            await self._refuse("anonymous")
+            return
+        current_user_id.set(user.pk)
+        # Channels' lazy proxy of the signed-in accounts.User.
+        group = await self.authorise(cast("User", user))
         if group is None:
-            logger.warning(
-                "Refused websocket subscription to %s by %s",
-                self.scope.get("path"),
-                f"user {user.pk}" if user is not None and user.is_authenticated else "anonymous",
-            )
-            await self.close(code=4403)
+            await self._refuse(f"user {user.pk}")
             return
         self.group = group
         self.user_id = user.pk
         await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+
+    async def _refuse(self, who: str) -> None:
+        logger.warning("Refused websocket subscription to %s by %s", self.scope.get("path"), who)
+        await self.close(code=4403)
 
     async def disconnect(self, code: int) -> None:
         if self.group is not None:

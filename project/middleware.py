@@ -5,6 +5,8 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar, Token
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -46,7 +48,7 @@ class RequestIdMiddleware:
         request.client_ip = address  # type: ignore[attr-defined]
         request.user_id_for_logs = None  # type: ignore[attr-defined]
         user_agent = request.headers.get("User-Agent", "")[:USER_AGENT_MAX_LENGTH]
-        tokens = [
+        tokens: list[tuple[ContextVar[Any], Token[Any]]] = [
             (current_request_id, current_request_id.set(request_id)),
             (current_client_ip, current_client_ip.set(address)),
             (current_user_agent, current_user_agent.set(user_agent)),

@@ -7,7 +7,10 @@ connection, the refusal of unknown paths, and whether a socket's session still h
 import logging
 import time
 import uuid
+from collections.abc import Mapping
+from contextvars import ContextVar, Token
 from importlib import import_module
+from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -33,7 +36,7 @@ CLOSE_TOO_MANY = 4429
 USER_AGENT_MAX_LENGTH = 512
 
 
-def _header(scope: dict, name: bytes) -> str:
+def _header(scope: Mapping[str, Any], name: bytes) -> str:
     for key, value in scope.get("headers", []):
         if key == name:
             return value.decode("latin-1")
@@ -50,7 +53,7 @@ class WebsocketContext:
     async def __call__(self, scope, receive, send):
         request_id = uuid.uuid4().hex
         scope["request_id"] = request_id
-        tokens = [
+        tokens: list[tuple[ContextVar[Any], Token[Any]]] = [
             (current_request_id, current_request_id.set(request_id)),
             (current_client_ip, current_client_ip.set(client_ip.scope_client_ip(scope))),
             (

@@ -1,3 +1,6 @@
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypedDict
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -35,6 +38,13 @@ from shop.models import (
 from shop.services import refunds as refund_services
 from shop.services import reports as report_services
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _ProductCount(TypedDict):  # what VendorAdmin.get_queryset annotates
+    _product_count: int
+
 
 class AuditTrailAdmin(admin.ModelAdmin):
     """Money and stock records change only through services: staff read them, never add or
@@ -55,7 +65,7 @@ class VendorMembershipInline(admin.TabularInline):
 
 # Staff decisions on a vendor: the admin action and the change-page button call the same
 # onboarding service. name -> (service, past tense for messages, needs a note)
-VENDOR_DECISIONS = {
+VENDOR_DECISIONS: dict[str, tuple[Callable[..., Vendor], str, bool]] = {
     "approve": (onboarding_services.approve_vendor, "approved", False),
     "reject": (onboarding_services.reject_vendor, "rejected", True),
     "suspend": (onboarding_services.suspend_vendor, "suspended", True),
@@ -91,7 +101,7 @@ class VendorAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="products", ordering="_product_count")
-    def product_count(self, obj: Vendor) -> int:
+    def product_count(self, obj: "WithAnnotations[Vendor, _ProductCount]") -> int:
         return obj._product_count
 
     @admin.action(description="Approve selected vendors", permissions=["change"])
@@ -410,7 +420,8 @@ class ReportJobAdminForm(forms.ModelForm):
         fields = ("kind", "vendor", "date_from", "date_to")
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if not self.errors:
             try:
                 report_services.validate_report_request(

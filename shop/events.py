@@ -63,3 +63,9 @@ class RefundIssued(Event):
     amount: Decimal
     currency: str
     vendor_id: int | None
+
+
+# Any event of an order (each carries its order_id): what the live order pages react to.
+OrderEvent = (
+    OrderPlaced | PaymentCaptured | PaymentFailed | OrderShipped | OrderCancelled | RefundIssued
+)

@@ -7,7 +7,13 @@ publishes the order's current state, so a redelivery only repeats the same fragm
 
 from backoffice import tasks as backoffice_tasks
 from project import live
-from project.events import Event
+from shop.events import (
+    OrderEvent,
+    OrderShipped,
+    PaymentCaptured,
+    PaymentFailed,
+    RefundIssued,
+)
 from shop.forms import checkout as checkout_forms
 from shop.models import OrderLine
 from shop.selectors import orders as order_selectors
@@ -23,7 +29,7 @@ def order_status_context(state: order_selectors.OrderState) -> dict:
     return {"order": state.order, "state": state, "card_form": checkout_forms.CardForm()}
 
 
-def publish_order_status(event: Event) -> None:
+def publish_order_status(event: OrderEvent) -> None:
     """Push the order page's live fragment to the order's shopper, rendered from the order as
     it is now (one consistent state, numbered with the last event that state includes)."""
     state = order_selectors.get_order_state(order_id=event.order_id)
@@ -33,7 +39,7 @@ def publish_order_status(event: Event) -> None:
     live.publish(live.order_group(state.order.pk), html)
 
 
-def send_order_emails(event: Event) -> None:
+def send_order_emails(event: PaymentCaptured) -> None:
     """PaymentCaptured: the shopper's confirmation and each vendor's new-order notice."""
     email_tasks.send_order_confirmation.enqueue(event.order_id)
     vendor_ids = sorted(
@@ -43,20 +49,21 @@ def send_order_emails(event: Event) -> None:
         email_tasks.send_vendor_new_order.enqueue(event.order_id, vendor_id)
 
 
-def send_payment_failed_email(event: Event) -> None:
+def send_payment_failed_email(event: PaymentFailed) -> None:
     """PaymentFailed: tell the shopper (the task words it for a decline or a processing error)."""
     email_tasks.send_payment_failed.enqueue(event.order_id)
 
 
-def send_refund_email(event: Event) -> None:
+def send_refund_email(event: RefundIssued) -> None:
     """RefundIssued: tell the shopper about a refund they did not ask for (a charge captured
     after its order stopped awaiting payment, or staff refunding the whole order); the task
     sends only for those, once per refund."""
     email_tasks.send_refund_notice.enqueue(event.refund_id)
 
 
-def send_shipment_email(event: Event) -> None:
+def send_shipment_email(event: OrderShipped) -> None:
     """OrderShipped: the carrier and tracking number, to the shopper (once per event)."""
+    assert event.meta is not None  # handlers are given stored events, with their envelope
     backoffice_tasks.send_shipment_email.enqueue(
         shipment_id=event.shipment_id,
         base_url=event.base_url,

@@ -44,7 +44,8 @@ class ConfirmIdentityForm(forms.Form):
     )
 
     def clean(self) -> dict:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if not cleaned.get("password") and not (cleaned.get("code") or "").strip():
             raise forms.ValidationError("Enter your password or a code from your app.")
         return cleaned

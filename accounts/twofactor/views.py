@@ -19,6 +19,7 @@ from accounts.models import User
 from accounts.twofactor import flow, forms, selectors, services
 from project import ratelimit
 from project.client_ip import client_ip
+from project.http import AuthenticatedRequest
 
 EXPIRED_MESSAGE = "Your sign-in took too long. Enter your email and password again."
 
@@ -170,12 +171,12 @@ def enroll(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_safe
-def recovery_codes(request: HttpRequest) -> HttpResponse:
+def recovery_codes(request: AuthenticatedRequest) -> HttpResponse:
     context = {"codes": flow.take_recovery_codes_for_display(request), "next": _next(request)}
     return render(request, "accounts/twofactor/recovery_codes.html", context)
 
 
-def _confirmed_change(request: HttpRequest, *, template: str, change) -> HttpResponse:
+def _confirmed_change(request: AuthenticatedRequest, *, template: str, change) -> HttpResponse:
     """Ask for the password or a current code, then make `change` (a service call)."""
     form = forms.ConfirmIdentityForm(request.POST or None)
     status = 200
@@ -200,7 +201,7 @@ def _confirmed_change(request: HttpRequest, *, template: str, change) -> HttpRes
 @never_cache
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
-def disable(request: HttpRequest) -> HttpResponse:
+def disable(request: AuthenticatedRequest) -> HttpResponse:
     if selectors.is_required(user=request.user):
         messages.error(
             request,
@@ -220,7 +221,7 @@ def disable(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
-def regenerate(request: HttpRequest) -> HttpResponse:
+def regenerate(request: AuthenticatedRequest) -> HttpResponse:
     def change() -> HttpResponse:
         codes = services.regenerate_recovery_codes(user=request.user)
         flow.keep_recovery_codes_for_display(request, codes)

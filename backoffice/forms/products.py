@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 from pathlib import Path
+from typing import cast
 
 from django import forms
 from django.conf import settings
@@ -136,7 +137,8 @@ class ProductForm(forms.Form):
 
     def __init__(self, *args, editing: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["category"].queryset = product_selectors.list_categories()
+        category_field = cast(forms.ModelChoiceField, self.fields["category"])
+        category_field.queryset = product_selectors.list_categories()
         self.fields["image"].help_text = IMAGE_HELP.format(
             limit=filesizeformat(image_limit()), pixels=images.max_pixels() / 1_000_000
         )
@@ -161,7 +163,7 @@ class ProductFilterForm(forms.Form):
     def __init__(self, data, *, categories: list[Category], **kwargs) -> None:
         super().__init__(data, **kwargs)
         self.categories = {category.slug: category for category in categories}
-        self.fields["category"].choices = [("", "All categories")] + [
+        cast(forms.ChoiceField, self.fields["category"]).choices = [("", "All categories")] + [
             (category.slug, category.name) for category in categories
         ]
 
@@ -186,7 +188,7 @@ class InlineEditForm(forms.Form):
     stock_seen = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
     def first_error(self) -> str:
-        return next(iter(self.errors.values()))[0]
+        return str(next(iter(self.errors.values()))[0])
 
 
 class IdListField(forms.Field):
@@ -219,7 +221,7 @@ class BulkActionForm(forms.Form):
     products = IdListField()
 
     def first_error(self) -> str:
-        return next(iter(self.errors.values()))[0]
+        return str(next(iter(self.errors.values()))[0])
 
 
 class ProductImportForm(forms.Form):

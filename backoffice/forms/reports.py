@@ -38,7 +38,8 @@ class ReportForm(forms.Form):
     )
 
     def clean(self) -> dict:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
         today = timezone.localdate()
         if date_to is not None and date_to > today:

@@ -7,6 +7,7 @@ cancelled by its sellers) stays, so the vendor can see what happened.
 """
 
 import datetime
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db.models import (
     Case,
@@ -34,6 +35,19 @@ from shop.models import (
     Shipment,
     Vendor,
 )
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _VendorParts(TypedDict):
+    vendor_lines: list[OrderLine]
+    vendor_shipments: list[Shipment]
+
+
+# An order as access_vendor_order gives it: with only this vendor's lines and shipments
+# (a lazy alias: WithAnnotations exists for the type checker only).
+type VendorOrder = WithAnnotations[Order, _VendorParts]
 
 FULFILMENT_ORDER_STATUSES = (
     OrderStatus.PAID,
@@ -96,7 +110,7 @@ def list_vendor_orders(
     return orders
 
 
-def access_vendor_order(*, vendor: Vendor, pk: int) -> Order:
+def access_vendor_order(*, vendor: Vendor, pk: int) -> VendorOrder:
     """One order this vendor may fulfil, with the shopper; anything else is a 404.
 
     `vendor_lines` (with their shipment and refunds) and `vendor_shipments` are prefetched
@@ -126,7 +140,7 @@ def access_vendor_order(*, vendor: Vendor, pk: int) -> Order:
     return get_object_or_404(queryset, pk=pk)
 
 
-def access_vendor_line(*, order: Order, line_pk: int) -> OrderLine:
+def access_vendor_line(*, order: VendorOrder, line_pk: int) -> OrderLine:
     """One of the vendor's lines on an order fetched with access_vendor_order; else a 404."""
     for line in order.vendor_lines:
         if line.pk == line_pk:

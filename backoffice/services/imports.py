@@ -3,6 +3,7 @@ imported in one transaction, or none."""
 
 import csv
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
@@ -102,7 +103,7 @@ def _read(upload: UploadedFile) -> list[dict[str, str]]:
             + (f" Unknown: {', '.join(unknown)}." if unknown else "")
         )
     reader.fieldnames = header
-    rows = []
+    rows: list[dict[str, str]] = []
     try:
         for record in reader:
             if len(rows) == MAX_ROWS:
@@ -118,7 +119,7 @@ def _read(upload: UploadedFile) -> list[dict[str, str]]:
 
 
 def _validate_row(
-    number: int, record: dict[str, str | None], *, vendor: Vendor, lookups: _Lookups
+    number: int, record: Mapping[str, str | None], *, vendor: Vendor, lookups: _Lookups
 ) -> _Row | RowError:
     errors: list[str] = []
     if None in record:
@@ -189,7 +190,8 @@ def _validate_row(
     elif active_text and active_text not in TRUE_VALUES:
         errors.append(f"active “{values['active']}” must be yes or no.")
 
-    if errors:
+    # (a category, price or stock that is None has added its error)
+    if errors or category is None or price is None or stock is None:
         return RowError(row=number, errors=errors)
     return _Row(
         row=number,
@@ -214,10 +216,14 @@ def validate_rows(*, vendor: Vendor, upload: UploadedFile) -> tuple[list[_Row], 
         categories={category.slug: category for category in Category.objects.all()},
         products=products,
     )
-    rows, row_errors = [], []
+    rows: list[_Row] = []
+    row_errors: list[RowError] = []
     for index, record in enumerate(records, start=2):
         result = _validate_row(index, record, vendor=vendor, lookups=lookups)
-        (row_errors if isinstance(result, RowError) else rows).append(result)
+        if isinstance(result, RowError):
+            row_errors.append(result)
+        else:
+            rows.append(result)
     return rows, row_errors
 
 

@@ -2,13 +2,14 @@
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from backoffice.decorators import vendor_member_required
 from backoffice.selectors import activity as activity_selectors
 from backoffice.selectors import team as team_selectors
+from project.http import AuthenticatedRequest
 from shop.models import Vendor
 
 PAGE_SIZE = 25
@@ -16,7 +17,7 @@ PAGE_SIZE = 25
 
 @require_safe
 @vendor_member_required
-def activity_list(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
+def activity_list(request: AuthenticatedRequest, *, vendor: Vendor) -> HttpResponse:
     if not team_selectors.is_owner(vendor=vendor, user=request.user):
         raise PermissionDenied("Only the shop's owners can see its activity.")
     area = request.GET.get("area", "")

@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -11,12 +11,13 @@ from backoffice.forms import onboarding as onboarding_forms
 from backoffice.services import onboarding as onboarding_services
 from backoffice.services import team as team_services
 from project.errors import DomainError
+from project.http import AuthenticatedRequest
 from shop.models import VendorStatus
 
 
 @verified_email_required(message="Please verify your email address before applying to sell.")
 @require_http_methods(["GET", "HEAD", "POST"])
-def apply(request: HttpRequest) -> HttpResponse:
+def apply(request: AuthenticatedRequest) -> HttpResponse:
     current = onboarding_services.live_vendor_of(user=request.user)
     if current is not None and current.status != VendorStatus.PENDING:
         return redirect("backoffice:dashboard")
@@ -54,7 +55,7 @@ def apply(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
-def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+def invitation_accept(request: AuthenticatedRequest, token: str) -> HttpResponse:
     """GET shows what the invitation is for; POST accepts it. Bad links change nothing."""
     try:
         if request.method == "POST":

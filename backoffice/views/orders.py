@@ -15,7 +15,8 @@ from backoffice.forms import orders as order_forms
 from backoffice.selectors import live as live_selectors
 from backoffice.selectors import orders as order_selectors
 from project.errors import DomainError
-from shop.models import LineStatus, Order, OrderStatus, Vendor, VendorStatus
+from project.http import AuthenticatedRequest, HtmxRequest
+from shop.models import LineStatus, OrderStatus, Vendor, VendorStatus
 from shop.services import fulfilment
 
 LIST_PAGE = "backoffice/orders/list.html"
@@ -29,7 +30,7 @@ def _base_url(request: HttpRequest) -> str:
 
 @require_safe
 @vendor_member_required
-def order_list(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
+def order_list(request: AuthenticatedRequest, *, vendor: Vendor) -> HttpResponse:
     form = order_forms.OrderFilterForm(request.GET)
     form.is_valid()
     filters = form.filters()
@@ -52,14 +53,14 @@ def order_list(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
 
 @require_safe
 @vendor_member_required
-def order_detail(request: HttpRequest, order_pk: int, *, vendor: Vendor) -> HttpResponse:
+def order_detail(request: AuthenticatedRequest, order_pk: int, *, vendor: Vendor) -> HttpResponse:
     order = order_selectors.access_vendor_order(vendor=vendor, pk=order_pk)
     return _render_detail(request, order=order, vendor=vendor)
 
 
 @require_POST
 @vendor_member_required
-def order_ship(request: HttpRequest, order_pk: int, *, vendor: Vendor) -> HttpResponse:
+def order_ship(request: AuthenticatedRequest, order_pk: int, *, vendor: Vendor) -> HttpResponse:
     order = order_selectors.access_vendor_order(vendor=vendor, pk=order_pk)
     form = order_forms.ShipForm(request.POST)
     if form.is_valid():
@@ -85,7 +86,7 @@ def order_ship(request: HttpRequest, order_pk: int, *, vendor: Vendor) -> HttpRe
 @require_POST
 @vendor_member_required
 def order_line_cancel(
-    request: HttpRequest, order_pk: int, line_pk: int, *, vendor: Vendor
+    request: AuthenticatedRequest, order_pk: int, line_pk: int, *, vendor: Vendor
 ) -> HttpResponse:
     order = order_selectors.access_vendor_order(vendor=vendor, pk=order_pk)
     line = order_selectors.access_vendor_line(order=order, line_pk=line_pk)
@@ -110,7 +111,7 @@ def order_line_cancel(
     )
 
 
-def _written(request: HttpRequest, *, order_pk: int, vendor: Vendor, message: str) -> HttpResponse:
+def _written(request: HtmxRequest, *, order_pk: int, vendor: Vendor, message: str) -> HttpResponse:
     if not request.htmx:
         messages.success(request, message)
         return redirect("backoffice:order_detail", order_pk=order_pk)
@@ -119,9 +120,9 @@ def _written(request: HttpRequest, *, order_pk: int, vendor: Vendor, message: st
 
 
 def _render_detail(
-    request: HttpRequest,
+    request: HtmxRequest,
     *,
-    order: Order,
+    order: order_selectors.VendorOrder,
     vendor: Vendor,
     ship_form: order_forms.ShipForm | None = None,
     cancel_form: order_forms.CancelLineForm | None = None,

@@ -20,6 +20,7 @@ from backoffice.services import products as product_services
 from project import csv as safe_csv
 from project import listings
 from project.errors import DomainError
+from project.http import AuthenticatedRequest
 from shop.models import Vendor
 
 PAGE_SIZE = 25
@@ -32,7 +33,7 @@ EXPORT_COLUMNS = ("slug", "name", "category", "price", "stock", "active", "descr
 
 @require_safe
 @vendor_member_required
-def product_list(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
+def product_list(request: AuthenticatedRequest, *, vendor: Vendor) -> HttpResponse:
     categories = list(product_selectors.list_categories())
     form = product_forms.ProductFilterForm(request.GET, categories=categories, auto_id="filter-%s")
     filters = form.filters()
@@ -62,7 +63,7 @@ def product_list(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
 
 @require_POST
 @vendor_member_required
-def product_inline_edit(request: HttpRequest, pk: int, *, vendor: Vendor) -> HttpResponse:
+def product_inline_edit(request: AuthenticatedRequest, pk: int, *, vendor: Vendor) -> HttpResponse:
     product = product_selectors.get_vendor_product(vendor=vendor, pk=pk)
     form = product_forms.InlineEditForm(request.POST)
     error = None
@@ -93,7 +94,7 @@ def product_inline_edit(request: HttpRequest, pk: int, *, vendor: Vendor) -> Htt
 
 @require_POST
 @vendor_member_required
-def product_bulk(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
+def product_bulk(request: AuthenticatedRequest, *, vendor: Vendor) -> HttpResponse:
     form = product_forms.BulkActionForm(request.POST)
     if not form.is_valid():
         messages.error(request, form.first_error())
@@ -115,7 +116,7 @@ def product_bulk(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @vendor_member_required
-def product_create(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
+def product_create(request: AuthenticatedRequest, *, vendor: Vendor) -> HttpResponse:
     form = product_forms.ProductForm(*_bound(request))
     if request.method == "POST" and form.is_valid():
         try:
@@ -133,7 +134,7 @@ def product_create(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @vendor_member_required
-def product_edit(request: HttpRequest, pk: int, *, vendor: Vendor) -> HttpResponse:
+def product_edit(request: AuthenticatedRequest, pk: int, *, vendor: Vendor) -> HttpResponse:
     product = product_selectors.get_vendor_product(vendor=vendor, pk=pk)
     initial = {
         "name": product.name,
@@ -172,7 +173,7 @@ class _Echo:
 
 @require_safe
 @vendor_member_required
-def product_export(request: HttpRequest, *, vendor: Vendor) -> StreamingHttpResponse:
+def product_export(request: AuthenticatedRequest, *, vendor: Vendor) -> StreamingHttpResponse:
     categories = list(product_selectors.list_categories())
     form = product_forms.ProductFilterForm(request.GET, categories=categories)
     products = product_selectors.list_vendor_products(vendor=vendor, **form.filters())
@@ -201,7 +202,7 @@ def _csv_lines(products) -> Iterator[str]:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @vendor_member_required
-def product_import(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
+def product_import(request: AuthenticatedRequest, *, vendor: Vendor) -> HttpResponse:
     form = product_forms.ProductImportForm(*_bound(request))
     row_errors: list[import_services.RowError] = []
     if request.method == "POST" and form.is_valid():

@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_safe
@@ -12,6 +12,7 @@ from backoffice.forms import reports as report_forms
 from backoffice.selectors import reports as report_selectors
 from project import files
 from project.errors import DomainError
+from project.http import AuthenticatedRequest
 from shop.models import Vendor
 from shop.services import reports as report_services
 
@@ -23,7 +24,7 @@ STATUS_FRAGMENT = "report-status"
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @vendor_member_required
-def report_list(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
+def report_list(request: AuthenticatedRequest, *, vendor: Vendor) -> HttpResponse:
     form = report_forms.ReportForm(
         request.POST if request.method == "POST" else None,
         initial=report_forms.ReportForm.default_period(),
@@ -50,7 +51,7 @@ def report_list(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
 
 @require_safe
 @vendor_member_required
-def report_detail(request: HttpRequest, pk: int, *, vendor: Vendor) -> HttpResponse:
+def report_detail(request: AuthenticatedRequest, pk: int, *, vendor: Vendor) -> HttpResponse:
     report = report_selectors.get_vendor_report(vendor=vendor, pk=pk)
     context = {"vendor": vendor, "backoffice_section": "reports", "report": report}
     if request.htmx:
@@ -63,7 +64,7 @@ def report_detail(request: HttpRequest, pk: int, *, vendor: Vendor) -> HttpRespo
 
 @require_safe
 @vendor_member_required
-def report_download(request: HttpRequest, pk: int, *, vendor: Vendor) -> FileResponse:
+def report_download(request: AuthenticatedRequest, pk: int, *, vendor: Vendor) -> FileResponse:
     """The vendor's own report while it has not expired; 404 for anyone else's."""
     report = report_selectors.get_downloadable_report(vendor=vendor, pk=pk)
     report_services.record_download(report=report, acting_user=request.user)

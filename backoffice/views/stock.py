@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -10,6 +10,7 @@ from backoffice.decorators import vendor_member_required
 from backoffice.forms import stock as stock_forms
 from backoffice.selectors import products as product_selectors
 from project.errors import DomainError
+from project.http import AuthenticatedRequest
 from shop.models import Vendor
 from shop.services import stock as stock_services
 
@@ -18,7 +19,7 @@ HISTORY_PAGE_SIZE = 25
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @vendor_member_required
-def stock_detail(request: HttpRequest, pk: int, *, vendor: Vendor) -> HttpResponse:
+def stock_detail(request: AuthenticatedRequest, pk: int, *, vendor: Vendor) -> HttpResponse:
     product = product_selectors.get_vendor_product(vendor=vendor, pk=pk)
     form = stock_forms.StockAdjustForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():

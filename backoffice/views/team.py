@@ -11,6 +11,7 @@ from backoffice.forms import team as team_forms
 from backoffice.selectors import team as team_selectors
 from backoffice.services import team as team_services
 from project.errors import DomainError
+from project.http import AuthenticatedRequest
 from shop.models import Vendor
 
 PAGE = "backoffice/team/list.html"
@@ -18,7 +19,7 @@ PAGE = "backoffice/team/list.html"
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @vendor_member_required
-def member_list(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
+def member_list(request: AuthenticatedRequest, *, vendor: Vendor) -> HttpResponse:
     is_owner = team_selectors.is_owner(vendor=vendor, user=request.user)
     form = team_forms.InvitationForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
@@ -50,7 +51,7 @@ def member_list(request: HttpRequest, *, vendor: Vendor) -> HttpResponse:
 
 @require_POST
 @vendor_member_required
-def member_remove(request: HttpRequest, pk: int, *, vendor: Vendor) -> HttpResponse:
+def member_remove(request: AuthenticatedRequest, pk: int, *, vendor: Vendor) -> HttpResponse:
     membership = team_selectors.access_membership(vendor=vendor, pk=pk)
     _require_owner(request, vendor)
     try:
@@ -66,7 +67,7 @@ def member_remove(request: HttpRequest, pk: int, *, vendor: Vendor) -> HttpRespo
 
 @require_POST
 @vendor_member_required
-def invitation_revoke(request: HttpRequest, pk: int, *, vendor: Vendor) -> HttpResponse:
+def invitation_revoke(request: AuthenticatedRequest, pk: int, *, vendor: Vendor) -> HttpResponse:
     invitation = team_selectors.access_invitation(vendor=vendor, pk=pk)
     _require_owner(request, vendor)
     try:

@@ -36,8 +36,7 @@ class HandlerReceiptInline(admin.TabularInline):
     model = HandlerReceipt
     extra = 0
     can_delete = False
-    fields = ["handler", "handled_by", "handled_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("handler", "handled_by", "handled_at")
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

@@ -23,7 +23,7 @@ class QuantityForm(forms.Form):
 
     def first_error(self) -> str:
         for errors in self.errors.values():
-            return errors[0]
+            return str(errors[0])
         return "Please check your input."
 
 

@@ -1,9 +1,10 @@
 """The catalogue's filter form: every query parameter of the listing is validated here."""
 
 from decimal import Decimal
+from typing import cast
 
 from django import forms
-from django.forms.forms import NON_FIELD_ERRORS
+from django.core.exceptions import NON_FIELD_ERRORS
 
 from shop.models import Category, Vendor
 from shop.selectors import catalogue as catalogue_selectors
@@ -87,15 +88,16 @@ class ProductFilterForm(forms.Form):
         super().__init__(data, **kwargs)
         self.categories = {category.slug: category for category in categories}
         self.vendors = {vendor.slug: vendor for vendor in vendors}
-        self.fields["category"].choices = [("", "All categories")] + [
+        cast(forms.ChoiceField, self.fields["category"]).choices = [("", "All categories")] + [
             (category.slug, category.name) for category in categories
         ]
-        self.fields["vendor"].choices = [("", "All shops")] + [
+        cast(forms.ChoiceField, self.fields["vendor"]).choices = [("", "All shops")] + [
             (vendor.slug, vendor.name) for vendor in vendors
         ]
 
     def clean(self) -> dict:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         low, high = cleaned.get("min_price"), cleaned.get("max_price")
         if low is not None and high is not None and low > high:
             # Neither bound can be trusted, so both are ignored.
@@ -121,7 +123,7 @@ class ProductFilterForm(forms.Form):
 
     def price_problems(self) -> list[str]:
         """What is wrong with the price range, shown beside the price fields."""
-        return [error for key in PRICE_ERROR_KEYS for error in self.errors.get(key, [])]
+        return [str(error) for key in PRICE_ERROR_KEYS for error in self.errors.get(key, [])]
 
     def problems(self) -> list[tuple[str, str]]:
         """The other problems with the submitted filters: (element id, sentence) pairs.
@@ -133,5 +135,5 @@ class ProductFilterForm(forms.Form):
             if name in PRICE_ERROR_KEYS:
                 continue
             element_id = f"{self[name].auto_id}_error" if name in self.fields else ""
-            problems.append((element_id, " ".join(errors)))
+            problems.append((element_id, " ".join(str(error) for error in errors)))
         return problems

@@ -4,6 +4,7 @@ The card form never renders a submitted card number or CVC back into the page.
 """
 
 import re
+from typing import cast
 
 from django import forms
 
@@ -28,7 +29,7 @@ class AddressChoiceForm(forms.Form):
     def __init__(self, *args, addresses: list[Address], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.addresses = {str(address.pk): address for address in addresses}
-        self.fields["address"].choices = [
+        cast(forms.ChoiceField, self.fields["address"]).choices = [
             (pk, ", ".join(address.lines)) for pk, address in self.addresses.items()
         ] + [(NEW_ADDRESS, "A new address")]
 
@@ -37,7 +38,7 @@ class AddressChoiceForm(forms.Form):
 
 
 class NewAddressForm(account_forms.AddressForm):
-    make_default = None
+    make_default = None  # type: ignore[assignment]  # Django's way to drop an inherited field
     save_to_book = forms.BooleanField(label="Save to my address book", required=False)
 
 
@@ -101,6 +102,6 @@ class CardForm(forms.Form):
                 cvc=self.cleaned_data["cvc"],
             )
         except CardInvalid as exc:
-            field = {"number": "card_number", "expiry": "expiry", "cvc": "cvc"}.get(exc.field)
+            field = {"number": "card_number", "expiry": "expiry", "cvc": "cvc"}.get(exc.field or "")
             self.add_error(field, exc.message)
             return None

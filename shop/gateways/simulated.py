@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import cast
 
 from django.conf import settings
 from django.utils import timezone
@@ -41,9 +42,11 @@ from shop.gateways import (
     CardInvalid,
     CardToken,
     ChargeResult,
+    ChargeStatus,
     GatewayError,
     PaymentGateway,
     RefundResult,
+    RefundStatus,
 )
 
 APPROVE, DECLINE, INSUFFICIENT, ERROR = "ok", "declined", "nofunds", "error"
@@ -301,8 +304,9 @@ class SimulatedGateway(PaymentGateway):
     ) -> RefundResult | None:
         self._network()
         entry = _lookup("refund", idempotency_key)
-        found = entry is not None and entry.charge_reference == charge_reference
-        result = _refund_result_of(entry) if found else None
+        if entry is not None and entry.charge_reference != charge_reference:
+            entry = None
+        result = _refund_result_of(entry) if entry is not None else None
         self._reply(may_lose=False)
         return result
 
@@ -407,7 +411,7 @@ def _lookup(kind: str, idempotency_key: str) -> LedgerEntry | None:
 
 def _charge_result(entry: LedgerEntry) -> ChargeResult:
     return ChargeResult(
-        status=entry.status,
+        status=cast(ChargeStatus, entry.status),  # as the ChargeResult it was written from
         reference=entry.reference,
         failure_code=entry.failure_code,
         failure_message=entry.failure_message,
@@ -416,7 +420,9 @@ def _charge_result(entry: LedgerEntry) -> ChargeResult:
 
 def _refund_result_of(entry: LedgerEntry) -> RefundResult:
     return RefundResult(
-        status=entry.status, reference=entry.reference, failure_message=entry.failure_message
+        status=cast(RefundStatus, entry.status),  # as the RefundResult it was written from
+        reference=entry.reference,
+        failure_message=entry.failure_message,
     )
 
 

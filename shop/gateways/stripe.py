@@ -53,9 +53,12 @@ def to_cents(amount: Decimal) -> int:
 
 class StripeGateway(PaymentGateway):
     def __init__(self) -> None:
-        base = {"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None
         self.client = stripe.StripeClient(
-            settings.STRIPE_SECRET_KEY, base_addresses=base, max_network_retries=0
+            settings.STRIPE_SECRET_KEY,
+            base_addresses=(
+                {"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None
+            ),
+            max_network_retries=0,
         )
 
     def tokenize_card(self, *, number: str, exp_month: int, exp_year: int, cvc: str) -> CardToken:

@@ -87,20 +87,17 @@ class Product(models.Model):
     def picture(self, width: int = CARD_WIDTH) -> Picture | None:
         """The image shown `width` px wide at most: its thumbnail and a srcset of both once
         they are made, else the original; None without an image."""
-        if not self.image:
+        name, full_width, full_height = self.image.name, self.image_width, self.image_height
+        if not name:
             return None
-        ready = self.thumbnails_for == self.image.name and self.image_width and self.image_height
-        if not ready:
+        if self.thumbnails_for != name or not full_width or not full_height:
             return Picture(src=self.image.url, srcset="", width=None, height=None)
         storage = self.image.storage
         sizes = {
-            w: (
-                min(w, self.image_width),
-                round(self.image_height * min(w, self.image_width) / self.image_width),
-            )
+            w: (min(w, full_width), round(full_height * min(w, full_width) / full_width))
             for w in THUMBNAIL_WIDTHS
         }
-        urls = {w: storage.url(thumbnail_name(self.image.name, w)) for w in THUMBNAIL_WIDTHS}
+        urls = {w: storage.url(thumbnail_name(name, w)) for w in THUMBNAIL_WIDTHS}
         srcset = ", ".join(f"{urls[w]} {sizes[w][0]}w" for w in THUMBNAIL_WIDTHS)
         shown = width if width in THUMBNAIL_WIDTHS else CARD_WIDTH
         return Picture(

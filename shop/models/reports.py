@@ -78,6 +78,6 @@ class ReportJob(models.Model):
     @property
     def download_name(self) -> str:
         """The file name offered to whoever downloads it (the stored name is random)."""
-        owner = self.vendor.slug if self.vendor_id else "marketplace"
+        owner = self.vendor.slug if self.vendor is not None else "marketplace"
         kind = self.kind.replace("_", "-")
         return f"{owner}-{kind}-{self.date_from:%Y%m%d}-{self.date_to:%Y%m%d}.csv"

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import (
@@ -31,7 +32,21 @@ from shop.models import (
 )
 from shop.services import payments as payment_services
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 PAID_STATUSES = (OrderStatus.PAID, OrderStatus.SHIPPED, OrderStatus.COMPLETED)
+
+
+class _State(TypedDict):  # what _with_state annotates
+    latest_payment: Payment | None
+    live_seq: int
+    shop_names: list[str]
+    shipment_rows: list[dict[str, Any]]
+
+
+# An order read by _with_state (a lazy alias: WithAnnotations exists for the type checker only).
+type StatedOrder = WithAnnotations[Order, _State]
 
 
 def list_orders_for_customer(*, customer: User) -> QuerySet[Order]:
@@ -54,7 +69,7 @@ class OrderState:
     latest payment and the number of its last event (`live_seq`) come from one SQL statement,
     so they always belong together (see `_with_state`)."""
 
-    order: Order
+    order: StatedOrder
 
     @property
     def live_seq(self) -> int:
@@ -215,7 +230,7 @@ def get_order_state(*, order_id: int) -> OrderState | None:
     return None if order is None else OrderState(order)
 
 
-def _with_state(queryset: QuerySet[Order]) -> QuerySet[Order]:
+def _with_state(queryset: QuerySet[Order]) -> QuerySet[StatedOrder]:
     """Orders with `latest_payment` (or None) and `live_seq` read in the order's own statement.
 
     A capture or a decline changes the order and its payment in one commit, and an event's
@@ -248,7 +263,8 @@ def _with_state(queryset: QuerySet[Order]) -> QuerySet[Order]:
             )
         )
     )
-    return queryset.annotate(
+    # The stubs do not know that select_related() may follow a FilteredRelation alias.
+    return queryset.annotate(  # type: ignore[misc]
         latest_payment=FilteredRelation(
             "payments",
             condition=Q(payments__pk=Subquery(latest_payment.values("pk")[:1])),

@@ -31,14 +31,17 @@ class EmptyCart(DomainError):
     code = "empty_cart"
 
 
-def place_order(*, customer: User, cart: Cart, address: Address) -> Order:
+def place_order(*, customer: User, cart: Cart | None, address: Address) -> Order:
     """Create a pending-payment order from the cart and empty it, in one transaction.
 
     Locks the cart row, then the product rows in id order (so concurrent checkouts never
     deadlock), checks visibility and stock, decrements stock (a SALE stock adjustment per
     line), snapshots names, prices, vendors and the address; records OrderPlaced. Raises
-    EmptyCart, ProductUnavailable or NotEnoughStock and then changes nothing.
+    EmptyCart (also for no cart at all), ProductUnavailable or NotEnoughStock and then changes
+    nothing.
     """
+    if cart is None:
+        raise EmptyCart("Your cart is empty.")
     with transaction.atomic():
         Cart.objects.select_for_update().filter(pk=cart.pk).first()
         items = list(CartItem.objects.filter(cart=cart).order_by("product_id"))

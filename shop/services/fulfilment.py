@@ -213,7 +213,13 @@ def cancel_vendor_line(
             metadata={"order": locked.number, "reason": reason},
         )
         if line.product_id is not None:
-            _return_stock(line=line, order=locked, vendor=vendor, acting_user=acting_user)
+            _return_stock(
+                line=line,
+                product_id=line.product_id,
+                order=locked,
+                vendor=vendor,
+                acting_user=acting_user,
+            )
         refund_services.request_refund(
             order=locked, lines=[line], vendor=vendor, acting_user=acting_user, reason=reason
         )
@@ -225,14 +231,16 @@ def cancel_vendor_line(
     return line
 
 
-def _return_stock(*, line: OrderLine, order: Order, vendor: Vendor, acting_user: User | None):
-    updated = Product.objects.filter(pk=line.product_id).update(stock=F("stock") + line.quantity)
+def _return_stock(
+    *, line: OrderLine, product_id: int, order: Order, vendor: Vendor, acting_user: User | None
+):
+    updated = Product.objects.filter(pk=product_id).update(stock=F("stock") + line.quantity)
     if not updated:
         return
-    stock_after = Product.objects.filter(pk=line.product_id).values_list("stock", flat=True).get()
+    stock_after = Product.objects.filter(pk=product_id).values_list("stock", flat=True).get()
     StockAdjustment.objects.create(
         vendor=vendor,
-        product_id=line.product_id,
+        product_id=product_id,
         change=line.quantity,
         stock_after=stock_after,
         reason=StockReason.RETURN,

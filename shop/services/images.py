@@ -88,8 +88,8 @@ def sanitise_product_image(upload: IO[bytes], *, name: str = "") -> SanitisedIma
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # Refused by Pillow on opening (over twice the limit); its message has the count.
         found = re.search(r"\((\d+) pixels\)", str(exc))
-        pixels = int(found.group(1)) if found else None
-        raise InvalidImage(too_many_pixels_message(pixels=pixels)) from None
+        count = int(found.group(1)) if found else None
+        raise InvalidImage(too_many_pixels_message(pixels=count)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
         raise InvalidImage(NOT_AN_IMAGE) from None
     extension, options = FORMATS[image_format]
@@ -129,9 +129,9 @@ def make_product_thumbnails(*, product_id: int) -> Product | None:
     already, or the product gone or without an image: nothing happens. The row is updated only
     if its image is still the one the thumbnails were made from."""
     product = Product.objects.filter(pk=product_id).only("image", "thumbnails_for").first()
-    if product is None or not product.image or product.thumbnails_for == product.image.name:
+    name = product.image.name if product is not None else None
+    if product is None or not name or product.thumbnails_for == name:
         return product
-    name = product.image.name
     storage = product.image.storage
     with storage.open(name) as original, Image.open(original) as image:
         image.load()

@@ -248,11 +248,11 @@ def generate_report(
     progressed(report.pk)
     written = 0
     try:
-        total, rows = ROW_SOURCES[report.kind](report)
+        total, rows = ROW_SOURCES[ReportKind(report.kind)](report)
         with tempfile.TemporaryFile() as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
             writer = safe_csv.writer(text)
-            writer.writerow(HEADERS[report.kind])
+            writer.writerow(HEADERS[ReportKind(report.kind)])
             for row in rows:
                 writer.writerow(row)
                 written += 1

@@ -13,6 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
 from project.errors import DomainError
+from project.http import HtmxRequest
 from shop.forms import cart as cart_forms
 from shop.models import CartItem
 from shop.selectors import cart as cart_selectors
@@ -28,7 +29,7 @@ def cart_detail(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def add_to_cart(request: HttpRequest) -> HttpResponse:
+def add_to_cart(request: HtmxRequest) -> HttpResponse:
     form = cart_forms.AddToCartForm(request.POST)
     if not form.is_valid():
         return _add_result(request, error=form.first_error())
@@ -47,7 +48,7 @@ def add_to_cart(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def update_cart_item(request: HttpRequest, product_id: int) -> HttpResponse:
+def update_cart_item(request: HtmxRequest, product_id: int) -> HttpResponse:
     form = cart_forms.QuantityForm(request.POST)
     if not form.is_valid():
         return _cart_changed(request, product_id=product_id, error=form.first_error())
@@ -66,7 +67,7 @@ def update_cart_item(request: HttpRequest, product_id: int) -> HttpResponse:
 
 
 @require_POST
-def remove_cart_item(request: HttpRequest, product_id: int) -> HttpResponse:
+def remove_cart_item(request: HtmxRequest, product_id: int) -> HttpResponse:
     try:
         item = _write_existing_cart(
             request,
@@ -108,17 +109,17 @@ def _back(request: HttpRequest) -> HttpResponse:
 
 
 def _add_result(
-    request: HttpRequest,
+    request: HtmxRequest,
     *,
     item: CartItem | None = None,
     quantity: int = 0,
     error: str = "",
 ) -> HttpResponse:
     if not request.htmx:
-        if error:
-            messages.error(request, error)
-        else:
+        if item is not None:
             messages.success(request, f"Added {quantity} × {item.product.name} to your cart.")
+        else:
+            messages.error(request, error)
         return _back(request)
     if not error:
         cart_selectors.count_cart_items(request=request, refresh=True)
@@ -127,7 +128,7 @@ def _add_result(
 
 
 def _cart_changed(
-    request: HttpRequest, *, product_id: int | None = None, error: str = "", success: str = ""
+    request: HtmxRequest, *, product_id: int | None = None, error: str = "", success: str = ""
 ) -> HttpResponse:
     if not request.htmx:
         if error:

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_safe
 from django_htmx.http import push_url, reswap
 
 from project import listings
+from project.http import HtmxRequest
 from shop.forms.catalogue import ProductFilterForm
 from shop.models import Category
 from shop.selectors import catalogue as catalogue_selectors
@@ -31,13 +32,13 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-def product_list(request: HttpRequest) -> HttpResponse:
+def product_list(request: HtmxRequest) -> HttpResponse:
     categories = list(catalogue_selectors.list_categories())
     return _listing(request, categories=categories, category=None)
 
 
 @require_safe
-def category_detail(request: HttpRequest, slug: str) -> HttpResponse:
+def category_detail(request: HtmxRequest, slug: str) -> HttpResponse:
     categories = list(catalogue_selectors.list_categories())
     category = next((c for c in categories if c.slug == slug), None)
     if category is None:
@@ -52,7 +53,7 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _listing(
-    request: HttpRequest, *, categories: list[Category], category: Category | None
+    request: HtmxRequest, *, categories: list[Category], category: Category | None
 ) -> HttpResponse:
     """One listing for search results and category pages; htmx gets only the results grid.
 

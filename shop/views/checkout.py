@@ -17,6 +17,7 @@ from accounts.decorators import verified_email_required
 from accounts.models import Address
 from project import ratelimit
 from project.errors import DomainError
+from project.http import AuthenticatedRequest
 from shop.forms import checkout as checkout_forms
 from shop.gateways import CardToken, get_gateway
 from shop.models import Order
@@ -32,7 +33,7 @@ ADDRESS_FIELDS = ["full_name", "line1", "line2", "city", "postal_code", "country
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @verified_email_required
-def checkout_address(request: HttpRequest) -> HttpResponse:
+def checkout_address(request: AuthenticatedRequest) -> HttpResponse:
     cart = cart_selectors.get_cart_summary(request=request)
     if cart.is_empty:
         messages.info(request, "Your cart is empty.")
@@ -70,7 +71,7 @@ def checkout_address(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters("card_number", "cvc")
 @require_http_methods(["GET", "HEAD", "POST"])
 @verified_email_required
-def checkout_review(request: HttpRequest) -> HttpResponse:
+def checkout_review(request: AuthenticatedRequest) -> HttpResponse:
     cart = cart_selectors.get_cart_summary(request=request)
     if cart.is_empty or not cart.can_check_out:
         messages.info(request, "Your cart is empty." if cart.is_empty else "Check your cart.")
@@ -141,7 +142,7 @@ def _forget_address(request: HttpRequest) -> None:
     request.session.modified = False
 
 
-def _initial_choice(request: HttpRequest, addresses: list[Address]) -> str:
+def _initial_choice(request: AuthenticatedRequest, addresses: list[Address]) -> str:
     ids = {address.pk for address in addresses}
     remembered = request.session.get(SESSION_ADDRESS_KEY) or {}
     for candidate in (remembered.get("address_id"), request.user.default_address_id):
@@ -150,7 +151,7 @@ def _initial_choice(request: HttpRequest, addresses: list[Address]) -> str:
     return str(addresses[0].pk) if addresses else checkout_forms.NEW_ADDRESS
 
 
-def _session_address(request: HttpRequest) -> Address | None:
+def _session_address(request: AuthenticatedRequest) -> Address | None:
     """The address chosen in step 1: a saved one (still the user's) or an unsaved new one."""
     remembered = request.session.get(SESSION_ADDRESS_KEY) or {}
     if "address_id" in remembered:

@@ -4,13 +4,14 @@ again."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST, require_safe
 
 from project import ratelimit
 from project.errors import DomainError
+from project.http import AuthenticatedRequest
 from shop.forms import checkout as checkout_forms
 from shop.gateways import get_gateway
 from shop.models import OrderStatus
@@ -25,7 +26,7 @@ LIVE_FRAGMENT = "order-status"
 
 @require_safe
 @login_required
-def order_list(request: HttpRequest) -> HttpResponse:
+def order_list(request: AuthenticatedRequest) -> HttpResponse:
     orders = order_selectors.list_orders_for_customer(customer=request.user)
     page = Paginator(orders, ORDERS_PER_PAGE).get_page(request.GET.get("page"))
     template = "shop/orders/list.html#order-list" if request.htmx else "shop/orders/list.html"
@@ -34,7 +35,7 @@ def order_list(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 @login_required
-def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def order_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     # htmx (the poll, the resync after a reconnect) wants only the live fragment: no lines.
     state = order_selectors.access_order_state(
         user=request.user, pk=pk, with_lines=not request.htmx
@@ -46,7 +47,7 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @sensitive_post_parameters("card_number", "cvc")
 @require_POST
 @login_required
-def retry_payment(request: HttpRequest, pk: int) -> HttpResponse:
+def retry_payment(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     order = order_selectors.access_order(user=request.user, pk=pk)
     if order.status != OrderStatus.PENDING_PAYMENT:
         messages.info(request, f"Order {order.number} is not awaiting payment.")
