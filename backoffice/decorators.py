@@ -5,7 +5,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 
 from accounts.twofactor import flow as twofactor_flow
@@ -17,7 +18,9 @@ from shop.models import Vendor, VendorStatus
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-def vendor_member_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def vendor_member_required(
+    view: Callable[..., HttpResponseBase],
+) -> Callable[..., HttpResponseBase]:
     """Signed-in members of an approved or suspended vendor only; passes that vendor to the view.
 
     A suspended vendor's backoffice is read-only: any write answers with a message and
@@ -27,7 +30,7 @@ def vendor_member_required(view: Callable[..., HttpResponse]) -> Callable[..., H
 
     @login_required
     @wraps(view)
-    def wrapper(request: AuthenticatedRequest, *args, **kwargs) -> HttpResponse:
+    def wrapper(request: AuthenticatedRequest, *args, **kwargs) -> HttpResponseBase:
         vendor = vendor_selectors.get_vendor_for_member(user=request.user)
         if vendor is None:
             application = vendor_selectors.get_pending_application(user=request.user)
@@ -46,7 +49,9 @@ def vendor_member_required(view: Callable[..., HttpResponse]) -> Callable[..., H
     return wrapper
 
 
-def vendor_scoped_view(view, request: HttpRequest, *args, vendor: Vendor, **kwargs) -> HttpResponse:
+def vendor_scoped_view(
+    view, request: HttpRequest, *args, vendor: Vendor, **kwargs
+) -> HttpResponseBase:
     """Run the view in one transaction whose rows are only `vendor`'s (row-level security:
     a query that forgets its vendor filter still sees and changes nothing of another shop).
     Streamed content is produced after the view returns, so it gets the same scope."""

@@ -34,7 +34,7 @@ VENDOR_OUTCOMES: dict[str, tuple[str, str]] = {
 def _vendor_recipients(vendor: Vendor) -> list[str]:
     """The applicant and the owners, each once; the shop's contact address as a fallback."""
     addresses: list[str] = []
-    if vendor.applied_by_id and vendor.applied_by.is_active:
+    if vendor.applied_by is not None and vendor.applied_by.is_active:
         addresses.append(vendor.applied_by.email.lower())
     for email in VendorMembership.objects.filter(
         vendor=vendor, role=VendorMembership.Role.OWNER, user__is_active=True

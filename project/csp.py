@@ -43,7 +43,7 @@ class BadReport(ValueError):
 
 
 def _violation(raw: dict, *, legacy: bool) -> dict:
-    violation = {}
+    violation: dict[str, str | int | float] = {}
     for name, keys in _FIELDS.items():
         key = keys[0] if legacy else keys[1]
         value = raw.get(key) if key else None

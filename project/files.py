@@ -7,10 +7,12 @@ attachment, until they expire, and a scheduled task deletes them then.
 """
 
 import secrets
+from typing import cast
 
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.core.signals import setting_changed
+from django.db.models.fields.files import FieldFile
 from django.dispatch import receiver
 from django.http import FileResponse, Http404
 from django.utils.functional import LazyObject, empty
@@ -24,6 +26,8 @@ class PrivateFileSystemStorage(FileSystemStorage):
 
 
 class _PrivateStorage(LazyObject):
+    _wrapped: object  # the storage, or `empty` until first used
+
     def _setup(self) -> None:
         self._wrapped = storages["private"]
 
@@ -34,7 +38,7 @@ private = _PrivateStorage()
 def private_storage() -> Storage:
     """The "private" storage, for FileField(storage=...): a callable, so migrations name it
     rather than its location, and lazy, so a changed STORAGES setting (tests) takes effect."""
-    return private
+    return cast(Storage, private)  # the lazy proxy stands for the storage
 
 
 @receiver(setting_changed)
@@ -63,7 +67,7 @@ def attachment(file: File, *, filename: str, content_type: str) -> FileResponse:
     return response
 
 
-def delete_file(file: File) -> None:
+def delete_file(file: FieldFile) -> None:
     """Delete a FileField's file from its storage (nothing happens if it is already gone)."""
-    if file:
+    if file.name:
         file.storage.delete(file.name)

@@ -31,7 +31,7 @@ def public_media(request: HttpRequest, path: str) -> HttpResponseBase:
     extension = posixpath.splitext(path)[1].lower()
     if not path.startswith(PUBLIC_FOLDERS) or extension not in IMAGE_TYPES:
         raise Http404("No such image.")
-    response = serve(request, path, document_root=settings.MEDIA_ROOT)
+    response = serve(request, path, document_root=str(settings.MEDIA_ROOT))
     if isinstance(response, FileResponse):
         response["Content-Type"] = IMAGE_TYPES[extension]
         response.headers.pop("Content-Encoding", None)

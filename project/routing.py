@@ -4,17 +4,21 @@ Anything else (`/ws/orders/abc/`, `/ws/nope/`) is refused with close code 4404, 
 exception out of the router.
 """
 
+from typing import Any
+
 from django.urls import path, re_path
 
 from backoffice import consumers as backoffice_consumers
 from project import websockets
 from shop import consumers as shop_consumers
 
-websocket_urlpatterns = [
-    path("ws/orders/<int:order_id>/", shop_consumers.OrderConsumer.as_asgi()),
-    path("ws/vendor/", backoffice_consumers.VendorConsumer.as_asgi()),
+# Channels routes ASGI apps with Django's path(), whose stubs expect views: hence the ignores
+# (and the list's plain type, which channels-stubs' URLRouter would refuse otherwise).
+websocket_urlpatterns: list[Any] = [
+    path("ws/orders/<int:order_id>/", shop_consumers.OrderConsumer.as_asgi()),  # type: ignore[arg-type]
+    path("ws/vendor/", backoffice_consumers.VendorConsumer.as_asgi()),  # type: ignore[arg-type]
     re_path(
         r"",
-        websockets.Refuse.as_asgi(code=websockets.CLOSE_NOT_FOUND, reason="path"),
+        websockets.Refuse.as_asgi(code=websockets.CLOSE_NOT_FOUND, reason="path"),  # type: ignore[arg-type]
     ),
 ]

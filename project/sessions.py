@@ -9,8 +9,10 @@ the database; when it is back, they are cached again on first use.
 
 import logging
 
+from django.conf import settings
 from django.contrib.sessions.backends import cached_db
 from django.contrib.sessions.models import Session
+from django.core.cache import caches
 from django.utils import timezone
 
 from project.housekeeping import delete_in_batches
@@ -74,7 +76,8 @@ class _CacheWhereAFailureIsAMiss:
 class SessionStore(cached_db.SessionStore):
     def __init__(self, session_key=None):
         super().__init__(session_key)
-        self._cache = _CacheWhereAFailureIsAMiss(self._cache)
+        # Django's store goes through this attribute for every cache read and write.
+        self._cache = _CacheWhereAFailureIsAMiss(caches[settings.SESSION_CACHE_ALIAS])
 
 
 def purge_expired_sessions(*, dry_run: bool = False) -> int:

@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 from functools import partial
+from typing import Literal
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
@@ -130,7 +131,7 @@ def update_product(
     price: Decimal,
     description: str = "",
     is_active: bool = True,
-    image: UploadedFile | None | bool = None,
+    image: UploadedFile | Literal[False] | None = None,
 ) -> Product:
     """Edit one of `vendor`'s products; the slug (its public address) stays the same.
 

@@ -109,11 +109,11 @@ def check_invitation(*, token: str, user: User) -> VendorInvitation:
     """The open invitation in `token`, addressed to `user`; raises InvitationInvalid otherwise."""
     invitation_id = read_invitation_token(token)
     invitation = VendorInvitation.objects.select_related("vendor").filter(pk=invitation_id).first()
-    _check_usable(invitation=invitation, user=user)
-    return invitation
+    return _check_usable(invitation=invitation, user=user)
 
 
-def _check_usable(*, invitation: VendorInvitation | None, user: User) -> None:
+def _check_usable(*, invitation: VendorInvitation | None, user: User) -> VendorInvitation:
+    """The invitation, if `user` may accept it now; raises InvitationInvalid otherwise."""
     if invitation is None or invitation.revoked_at is not None:
         raise InvitationInvalid("This invitation was withdrawn by the shop.")
     if invitation.accepted_at is not None:
@@ -135,6 +135,7 @@ def _check_usable(*, invitation: VendorInvitation | None, user: User) -> None:
     )
     if other is not None:
         raise InvitationInvalid(f"You already belong to the team of {other.vendor.name}.")
+    return invitation
 
 
 def accept_invitation(*, token: str, user: User) -> VendorMembership:

@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -81,6 +81,6 @@ def invitation_revoke(request: AuthenticatedRequest, pk: int, *, vendor: Vendor)
     return redirect("backoffice:member_list")
 
 
-def _require_owner(request: HttpRequest, vendor: Vendor) -> None:
+def _require_owner(request: AuthenticatedRequest, vendor: Vendor) -> None:
     if not team_selectors.is_owner(vendor=vendor, user=request.user):
         raise PermissionDenied("Only the shop's owners can change its team.")

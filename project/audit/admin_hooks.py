@@ -8,6 +8,7 @@ AuditConfig.ready(), after the admin has discovered every admin module.
 """
 
 import json
+from typing import TYPE_CHECKING
 
 from django.contrib import admin
 from django.contrib.admin import helpers
@@ -21,7 +22,14 @@ from shop.models import Vendor
 _SELF_AUDITED_ACTIONS = {"delete_selected"}
 
 
-class AuditedAdmin:
+# The mixin's base: ModelAdmin for the type checker, which then checks its super() calls.
+if TYPE_CHECKING:
+    _Base = admin.ModelAdmin
+else:
+    _Base = object
+
+
+class AuditedAdmin(_Base):
     """Mixin for ModelAdmin: before/after of the changed fields, who, which vendor."""
 
     def save_model(self, request, obj, form, change):

@@ -10,7 +10,7 @@ import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.tasks import TaskResult, TaskResultStatus
+from django.tasks import Task, TaskResult, TaskResultStatus
 from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.base import TaskError
 from django.tasks.exceptions import TaskResultDoesNotExist
@@ -92,13 +92,13 @@ def _request_id() -> str:
     return "" if request_id in (None, "-") else str(request_id)[:64]
 
 
-def to_task_result(record: TaskRecord, *, task=None) -> TaskResult:
+def to_task_result(record: TaskRecord, *, task: Task | None = None) -> TaskResult:
     """Django's view of a TaskRecord."""
     if task is None:
         task = import_string(record.task_path).using(
             priority=record.priority, queue_name=record.queue, run_after=record.run_after
         )
-    result = TaskResult(
+    result: TaskResult = TaskResult(
         task=task,
         id=record.id,
         status=TaskResultStatus(record.status),

@@ -36,6 +36,9 @@ import os
 import signal
 import time
 import uuid
+from multiprocessing import synchronize
+from multiprocessing.process import BaseProcess
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 
 import setproctitle
@@ -291,9 +294,11 @@ class ClusterSupervisor:
         self.stop_timeout = stop_timeout
         self.stall_seconds = settings.Q_STALL_SECONDS
         self.stopping = Event()
-        self.sentinel = None
-        self.stop_event = None
-        self.heartbeat = None
+        # The running cluster's sentinel, its stop event and heartbeat: set by each
+        # _run_one_cluster() before anything reads them.
+        self.sentinel: BaseProcess
+        self.stop_event: synchronize.Event
+        self.heartbeat: Synchronized[float]
         self.restarts = 0
         # The same progress, in the database, for /metrics (project.background.liveness).
         self.beater = liveness.Beater(kind=Heartbeat.Kind.WORKER, queue=queue)
@@ -369,8 +374,10 @@ class ClusterSupervisor:
             self._kill_sentinel()
 
     def _kill_sentinel(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.sentinel.pid, signal.SIGKILL)
+        pid = self.sentinel.pid  # None only before start()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.sentinel.join(5)
 
     def _reap_leftovers(self) -> None:

@@ -9,6 +9,8 @@ counter reset).
 
 import datetime
 import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -146,7 +148,7 @@ def _task_counters():
         TaskRecord.objects.values("task_path", "queue")
         .annotate(
             runs=Sum("attempts"),
-            retries=Sum(Greatest(F("attempts") - 1, 0)),
+            retried=Sum(Greatest(F("attempts") - 1, 0)),
             failed=Count("id", filter=Q(status=TaskResultStatus.FAILED)),
             succeeded=Count("id", filter=Q(status=TaskResultStatus.SUCCESSFUL)),
         )
@@ -155,7 +157,7 @@ def _task_counters():
     for row in rows:
         labels = [row["task_path"], row["queue"]]
         runs.add_metric(labels, row["runs"] or 0)
-        retries.add_metric(labels, row["retries"] or 0)
+        retries.add_metric(labels, row["retried"] or 0)
         failures.add_metric(labels, row["failed"])
         successes.add_metric(labels, row["succeeded"])
     return runs, failures, retries, successes
@@ -171,7 +173,8 @@ def _duration_histogram():
         f"le_{index}": Count("id", filter=Q(duration__lte=bound))
         for index, bound in enumerate(DURATION_BUCKETS)
     }
-    rows = (
+    # Rows of dynamic keys (one per bucket), so plain mappings to the type checker.
+    rows: Iterable[Mapping[str, Any]] = (
         TaskRecord.objects.filter(duration__isnull=False)
         .values("task_path")
         .annotate(total=Count("id"), seconds=Sum("duration"), **aggregates)

@@ -23,7 +23,7 @@ import time
 import traceback
 
 from django.db import close_old_connections, connection, transaction
-from django.tasks import TaskContext, TaskResultStatus
+from django.tasks import Task, TaskContext, TaskResultStatus
 from django.tasks.signals import task_finished, task_started
 from django.utils import timezone
 from django.utils.json import normalize_json
@@ -95,7 +95,7 @@ def _with_fresh_connection(function, *args):
         return function(*args)
 
 
-def _claim(record_id: str) -> tuple[TaskRecord, object] | None:
+def _claim(record_id: str) -> tuple[TaskRecord, Task] | None:
     now = timezone.now()
     with transaction.atomic():
         record = TaskRecord.objects.select_for_update().filter(pk=record_id).first()

@@ -12,15 +12,22 @@ safe.
 """
 
 import smtplib
+from typing import TYPE_CHECKING
 
 from django.core.mail.backends import smtp
+
+# The mixin's base: smtplib.SMTP for the type checker, which then checks its super() calls.
+if TYPE_CHECKING:
+    _Base = smtplib.SMTP
+else:
+    _Base = object
 
 
 class DeliveryUnknown(smtplib.SMTPException):
     """The message data went out but no reply said whether the server accepted it."""
 
 
-class _OutcomeAwareMixin:
+class _OutcomeAwareMixin(_Base):
     """An smtplib connection that knows whether the message data of its last sendmail()
     may have reached the server (the server said 354 to DATA)."""
 
@@ -76,6 +83,6 @@ class EmailBackend(smtp.EmailBackend):
         # QUIT comes after every message had its answer: a failure to say goodbye must not
         # turn a sent message, or an unknown outcome, into an error that invites a resend.
         try:
-            super()._close_connection(connection)
+            super()._close_connection(connection)  # type: ignore[misc]  # not in django-stubs 6.1
         except (smtplib.SMTPException, OSError):
             connection.close()
