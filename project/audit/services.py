@@ -3,12 +3,16 @@
 import json
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
 from project import request_context
 from project.audit.models import Action, AuditEntry
+
+if TYPE_CHECKING:
+    from accounts.models import User
+    from shop.models import Vendor
 
 security_log = logging.getLogger("bazaar.security")
 
@@ -52,8 +56,8 @@ def _context(name: str, default: Any) -> Any:
 def record(
     action: str,
     *,
-    actor=None,
-    vendor=None,
+    actor: "User | None" = None,
+    vendor: "Vendor | int | None" = None,
     target: models.Model | None = None,
     changes: dict | None = None,
     metadata: dict | None = None,
@@ -84,7 +88,7 @@ def record(
     return entry
 
 
-def _vendor(vendor) -> tuple[int | None, str]:
+def _vendor(vendor: "Vendor | int | None") -> tuple[int | None, str]:
     if vendor is None:
         return None, ""
     if isinstance(vendor, int):

@@ -3,10 +3,10 @@
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.http import HttpRequest
 
-from shop.models import Cart, CartItem, VendorStatus
+from shop.models import Cart, CartItem, Product, VendorStatus
 
 SESSION_CART_KEY = "cart_id"
 # Memo of the badge count on the request, so the page and its fragments share one query.
@@ -19,7 +19,7 @@ def get_session_cart_id(*, request: HttpRequest) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
-def _items_for(*, request: HttpRequest):
+def _items_for(*, request: HttpRequest) -> QuerySet[CartItem] | None:
     """The visitor's cart items as a queryset, or None when they cannot have any."""
     if request.user.is_authenticated:
         return CartItem.objects.filter(cart__user=request.user)
@@ -56,7 +56,7 @@ class CartLine:
     error: str = ""
 
     @property
-    def product(self):
+    def product(self) -> Product:
         return self.item.product
 
     @property
@@ -104,7 +104,7 @@ def get_cart_summary(*, request: HttpRequest) -> CartSummary:
     return summary
 
 
-def summarise(*, items) -> CartSummary:
+def summarise(*, items: QuerySet[CartItem]) -> CartSummary:
     lines = []
     for item in items.select_related("product__vendor").order_by("added_at", "id"):
         product = item.product

@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from accounts.models import User
 from project.errors import DomainError
 from project.housekeeping import delete_in_batches, older_than
-from shop.models import Cart, CartItem, Product, VendorStatus
+from shop.models import Cart, CartItem, Order, Product, VendorStatus
 from shop.selectors import cart as cart_selectors
 
 
@@ -155,7 +155,7 @@ def merge_guest_cart(*, guest_cart_id: int | None, user: User) -> None:
         cart.save(update_fields=["updated_at"])
 
 
-def refill_cart_from_order(*, cart: Cart, order) -> None:
+def refill_cart_from_order(*, cart: Cart, order: Order) -> None:
     """Put a cancelled order's products back in the cart (capped at stock), so the shopper
     can try another card without shopping again. Unavailable products are skipped."""
     with transaction.atomic():
@@ -165,11 +165,14 @@ def refill_cart_from_order(*, cart: Cart, order) -> None:
             product__is_active=True, product__vendor__status=VendorStatus.APPROVED
         ).select_related("product")
         for line in lines:
-            item = existing.get(line.product_id)
+            product = line.product
+            if product is None:  # a deleted product (the filter above already leaves it out)
+                continue
+            item = existing.get(product.pk)
             in_cart = item.quantity if item else 0
-            quantity = min(in_cart + line.quantity, line.product.stock)
+            quantity = min(in_cart + line.quantity, product.stock)
             if item is None and quantity >= 1:
-                CartItem.objects.create(cart=cart, product=line.product, quantity=quantity)
+                CartItem.objects.create(cart=cart, product=product, quantity=quantity)
             elif item is not None and quantity > in_cart:
                 item.quantity = quantity
                 item.save(update_fields=["quantity"])

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F
@@ -140,7 +141,7 @@ def _accounts(*, first_vendor: Vendor) -> list[User]:
     return [shopper, vendor_user, staff]
 
 
-def _user(email: str, **fields) -> User:
+def _user(email: str, **fields: Any) -> User:
     user = User.objects.filter(email__iexact=email).first()
     if user is None:
         user = User.objects.create_user(

@@ -233,7 +233,7 @@ def cancel_vendor_line(
 
 def _return_stock(
     *, line: OrderLine, product_id: int, order: Order, vendor: Vendor, acting_user: User | None
-):
+) -> None:
     updated = Product.objects.filter(pk=product_id).update(stock=F("stock") + line.quantity)
     if not updated:
         return

@@ -29,6 +29,7 @@ import logging
 import uuid
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -366,7 +367,7 @@ def _mark_outcome_unknown(payment: Payment) -> None:
     _save_progress(payment, outcome_unknown_since=payment.outcome_unknown_since or timezone.now())
 
 
-def _save_progress(payment: Payment, **fields) -> None:
+def _save_progress(payment: Payment, **fields: Any) -> None:
     """Save the gateway calls counted (and `fields`) on a locked payment; touches updated_at."""
     for name, value in fields.items():
         setattr(payment, name, value)
