@@ -1,4 +1,5 @@
 import datetime
+import io
 import logging
 import os
 import re
@@ -8,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from shop import gateways
@@ -378,6 +380,32 @@ def test_the_outage_switch_reaches_other_processes_through_the_command(ledger_pa
     assert "no outage; 0 capture(s), 0 refund(s), net 0.00." in off
     assert simulated.SimulatedGateway.outage_until() is None
     assert charge(tokenize("4242424242424242"), key="unit-outage-command").captured
+
+
+def test_the_status_command_tells_an_operator_the_outage_and_the_ledger(ledger_path):
+    """What `manage.py simulated_gateway` prints: the outage's end, then what was captured
+    and refunded and the net; a zero or negative --seconds is refused, changing nothing."""
+    approved = charge(tokenize("4242424242424242"), key="unit-status-1", amount=Decimal("30.00"))
+    charge(tokenize("4000000000000002"), key="unit-status-declined")
+    refund(approved.reference, key="unit-status-r1", amount="10.00")
+
+    def command(*args):
+        out = io.StringIO()
+        call_command("simulated_gateway", *args, stdout=out)
+        return out.getvalue().strip()
+
+    status = command("status")
+    until_cleared = command("outage")
+    with pytest.raises(CommandError, match="--seconds must be more than 0"):
+        command("outage", "--seconds", "0")
+    still_on = command("status")
+    cleared = command("outage", "--clear")
+
+    totals = "1 capture(s), 1 refund(s), net 20.00."
+    assert status == f"Simulated processor ({ledger_path}): no outage; {totals}"
+    assert until_cleared == f"Simulated processor ({ledger_path}): outage until cleared; {totals}"
+    assert "outage until cleared" in still_on
+    assert "no outage" in cleared
 
 
 def test_ledger_net_is_captures_minus_refunds():
