@@ -21,6 +21,7 @@ replica may lag behind what this process has just written (a session, a rate-lim
 """
 
 import threading
+from typing import Any
 
 from django.core.cache.backends import redis as django_redis
 from django.utils.functional import cached_property
@@ -31,9 +32,14 @@ _lock = threading.Lock()
 
 
 class SharedPoolClient(django_redis.RedisCacheClient):
+    # Django's own attributes, which django-stubs does not declare.
+    _pools: dict[int, Any]
+    _servers: list[str]
+    _pool_options: dict[str, Any]
+
     def _get_connection_pool(self, write):
         with _lock:  # requests share this client from many threads: make each pool once
-            return super()._get_connection_pool(write)
+            return super()._get_connection_pool(write)  # type: ignore[misc]  # not in the stubs
 
 
 class SentinelClient(SharedPoolClient):
@@ -53,7 +59,10 @@ class SentinelClient(SharedPoolClient):
 class RedisCache(django_redis.RedisCache):
     """Django's RedisCache, its client (and so its pools) shared by the whole process."""
 
-    client_class = SharedPoolClient
+    client_class: type[SharedPoolClient] = SharedPoolClient
+    # Django's own attributes, which django-stubs does not declare.
+    _servers: list[str]
+    _options: dict[str, Any]
 
     @cached_property
     def _cache(self):

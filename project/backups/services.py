@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import django
@@ -360,7 +361,12 @@ class _step:
         self.started = time.monotonic()
         return self.notes.append
 
-    def __exit__(self, kind, error, traceback) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         if kind is None:
             detail = f": {', '.join(self.notes)}" if self.notes else ""
             self.progress(f"{self.title}{detail} ({time.monotonic() - self.started:.1f} s)")
