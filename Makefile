@@ -48,7 +48,7 @@ test: install
 	@mkdir -p var
 	@$(VENV)/bin/coverage report $(if $(PYTEST_ARGS),--fail-under=0) > var/coverage.txt \
 		|| { cat var/coverage.txt; echo "Coverage of the app packages is below the floor." >&2; exit 1; }
-	@echo "Coverage of the app packages: $$($(VENV)/bin/coverage report --format=total)% (per file: var/coverage.txt)"
+	@echo "Coverage of the app packages: $$($(VENV)/bin/coverage report --format=total --fail-under=0)% (per file: var/coverage.txt)"
 
 # Speed targets live here, never in tests: tasks/s per queue, payment latency p50/p99,
 # commit-to-websocket latency p50/p99 and fan-out to 1,000 websocket clients.
