@@ -43,7 +43,7 @@ dispatcher: migrate
 # (fail_under). A run of some tests (PYTEST_ARGS=...) only reports its figure.
 test: install
 	@$(VENV)/bin/coverage erase
-	@scripts/with-test-services.sh $(VENV)/bin/coverage run -m pytest $(PYTEST_ARGS)
+	@scripts/with-test-services.sh $(VENV)/bin/coverage run -m pytest --durations=25 $(PYTEST_ARGS)
 	@$(VENV)/bin/coverage combine --quiet
 	@mkdir -p var
 	@$(VENV)/bin/coverage report $(if $(PYTEST_ARGS),--fail-under=0) > var/coverage.txt \

@@ -174,7 +174,7 @@ def test_every_variable_production_requires_reaches_every_pod(rendered, pod_env,
 
 def test_the_pods_settings_are_the_production_shape(pod_settings):
     assert pod_settings["database"] == "project.db.backends.postgresql"
-    assert pod_settings["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert pod_settings["cache"] == "project.redis_cache.RedisCache"  # Django's, one pool per process
     assert pod_settings["channel_layer"] == "channels_redis.core.RedisChannelLayer"
     # The dispatcher Deployment delivers events; the web pods must not.
     assert pod_settings["embedded_dispatcher"] is False
