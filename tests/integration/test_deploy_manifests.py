@@ -174,7 +174,8 @@ def test_every_variable_production_requires_reaches_every_pod(rendered, pod_env,
 
 def test_the_pods_settings_are_the_production_shape(pod_settings):
     assert pod_settings["database"] == "project.db.backends.postgresql"
-    assert pod_settings["cache"] == "project.redis_cache.RedisCache"  # Django's, one pool per process
+    # Django's Redis cache with one pool per process, Sentinel-aware (project.redis_cache).
+    assert pod_settings["cache"] == "project.redis_cache.RedisCache"
     assert pod_settings["channel_layer"] == "channels_redis.core.RedisChannelLayer"
     # The dispatcher Deployment delivers events; the web pods must not.
     assert pod_settings["embedded_dispatcher"] is False
