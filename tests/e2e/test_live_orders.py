@@ -2,7 +2,6 @@
 and a shopper and a vendor watching the same order from two browser contexts."""
 
 import re
-from decimal import Decimal
 
 import pytest
 from django.conf import settings
@@ -19,7 +18,7 @@ from shop.services import fulfilment
 from shop.services import payments as payment_services
 from tests import factories
 from tests.fixtures import asgi_server as processes
-from tests.fixtures import twofactor
+from tests.fixtures import live_orders, twofactor
 from tests.fixtures.asgi_server import asgi_server, event_dispatcher  # noqa: F401 - fixtures
 
 LIVE_TIMEOUT = 15_000
@@ -36,20 +35,7 @@ def shop_data(transactional_db):
     vendor = factories.VendorFactory(name="Oak & Iron")
     vendor_member = factories.VendorMembershipFactory(vendor=vendor).user
     shopper = factories.UserFactory(full_name="Sam Shopper")
-    product = factories.ProductFactory(vendor=vendor, name="Walnut Board", price=Decimal("24.50"))
-    order = factories.OrderFactory(customer=shopper, total=Decimal("24.50"), ship_name="Sam")
-    factories.OrderLineFactory(order=order, product=product, quantity=1)
-    with transaction.atomic():
-        events.record(
-            shop_events.OrderPlaced(
-                order_id=order.pk,
-                customer_id=shopper.pk,
-                vendor_ids=(vendor.pk,),
-                total=order.total,
-                currency=order.currency,
-            ),
-            aggregate=order,
-        )
+    order = live_orders.placed_order(customer=shopper, vendor=vendor, ship_name="Sam")
     # Checkout's start_payment without its enqueue: the charge is left for the test to run.
     token = get_gateway().tokenize_card(
         number="4242424242424242", exp_month=12, exp_year=2040, cvc="123"
@@ -305,21 +291,9 @@ def place_another_order(shop_data) -> Order:
     """A second shopper's order of the same board, placed (OrderPlaced recorded)."""
     vendor = shop_data["vendor_member"].vendor_memberships.get().vendor
     shopper = factories.UserFactory(full_name="Ada Other")
-    product = factories.ProductFactory(vendor=vendor, name="Oak Spoon", price=Decimal("9.00"))
-    order = factories.OrderFactory(customer=shopper, total=Decimal("9.00"), ship_name="Ada")
-    factories.OrderLineFactory(order=order, product=product, quantity=1)
-    with transaction.atomic():
-        events.record(
-            shop_events.OrderPlaced(
-                order_id=order.pk,
-                customer_id=shopper.pk,
-                vendor_ids=(vendor.pk,),
-                total=order.total,
-                currency=order.currency,
-            ),
-            aggregate=order,
-        )
-    return order
+    return live_orders.placed_order(
+        customer=shopper, vendor=vendor, price="9.00", name="Oak Spoon", ship_name="Ada"
+    )
 
 
 @pytest.mark.usefixtures("event_dispatcher")
