@@ -794,6 +794,10 @@ def test_transient_errors_with_nothing_charged_give_pay_now_back_after_the_retri
         lambda: Payment.objects.get(pk=first.pk).status == PaymentStatus.FAILED, timeout=60
     )
     gave_up_after = time.monotonic() - begun
+    # The payment is failed inside the task's last attempt; its record is finished just after.
+    q_workers.wait_for(
+        lambda: TaskRecord.objects.get(task_path=PAYMENT_TASK).status != "RUNNING", timeout=30
+    )
     first.refresh_from_db()
     assert first.failure_code == "processing_error"
     assert first.attempts == 6  # three attempts, each a charge and a lookup that found nothing
