@@ -8,12 +8,13 @@ PORT ?= 8000
 SEMGREP_TARGETS ?= accounts backoffice project shop templates
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate seed dispatcher test lint format bench bench-backup chaos clean
+.PHONY: help install run migrate seed dispatcher test lint format bench bench-profile bench-backup chaos clean
 
 help:
 	@echo "make run    - install, migrate, load demo data and serve the shop at http://$(HOST):$(PORT)/"
 	@echo "make test   - the whole suite on PostgreSQL and Redis (unit, integration, browser), with coverage"
-	@echo "make bench  - task throughput, payment latency, websocket latency and fan-out"
+	@echo "make bench  - task throughput, payment latency, websocket latency and fan-out, page req/s"
+	@echo "make bench-profile - where each page's milliseconds go (SQL, templates, middleware, sessions, logging)"
 	@echo "make bench-backup - backup and restore times: demo data and 100,000 orders (minutes)"
 	@echo "make chaos  - fault-injection run, a few minutes (CHAOS_SECONDS=, CHAOS_ARGS=); not in make test"
 	@echo "make lint   - ruff, the migration check, semgrep with the local rules (.semgrep/), mypy, and the deployment checks"
@@ -51,10 +52,16 @@ test: install
 	@echo "Coverage of the app packages: $$($(VENV)/bin/coverage report --format=total --fail-under=0)% (per file: var/coverage.txt)"
 
 # Speed targets live here, never in tests: tasks/s per queue, payment latency p50/p99,
-# commit-to-websocket latency p50/p99 and fan-out to 1,000 websocket clients.
+# commit-to-websocket latency p50/p99 and fan-out to 1,000 websocket clients, and the pages'
+# req/s, p50/p99 and ratio to Django's own reference views (PAGES_ARGS=, e.g. --shapes ...;
+# docs/performance.md). `make bench-profile`: where each page's milliseconds go.
 bench: install
 	@scripts/with-test-services.sh $(PY) bench/tasks_bench.py $(BENCH_ARGS)
 	@scripts/with-test-services.sh $(PY) bench/events_bench.py
+	@scripts/with-test-services.sh $(PY) bench/pages_bench.py $(PAGES_ARGS)
+
+bench-profile: install
+	@scripts/with-test-services.sh $(PY) bench/pages_profile.py $(PROFILE_ARGS)
 
 # Backup and restore times on a scratch database: the demo data, then 100,000 bulk-created orders.
 bench-backup: install
