@@ -389,12 +389,19 @@ def main() -> None:
     unknown = [s for s in shapes if s not in SHAPES]
     if unknown:
         parser.error(f"unknown shapes: {', '.join(unknown)}")
+    import importlib.util
+
+    missing = [s for s in shapes if importlib.util.find_spec(SHAPES[s][1]) is None]
+    if missing:
+        parser.error(
+            f"not installed in this virtualenv: {', '.join(SHAPES[s][1] for s in missing)}"
+        )
 
     wrk = ensure_wrk()
     loader = "wrk" if wrk else "the Python load generator (wrk is not installed)"
     pages_setup.VAR_DIR.mkdir(parents=True, exist_ok=True)
     pages_setup.ensure_database()
-    pages_setup.configure()
+    pages_setup.configure("pages-setup-access.log")
     import pages_profile
 
     scenario = pages_setup.seed()

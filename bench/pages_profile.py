@@ -20,7 +20,6 @@ that). `--html` writes pyinstrument's call tree per page to var/bench/profile-<p
 
 import argparse
 import json
-import logging
 import statistics
 import sys
 import time
@@ -224,13 +223,9 @@ def main() -> None:
 
     pages_setup.VAR_DIR.mkdir(parents=True, exist_ok=True)
     pages_setup.ensure_database()
-    pages_setup.configure()
+    pages_setup.configure("profile-access.log")
     from django.test import Client
 
-    access_log = (pages_setup.VAR_DIR / "profile-access.log").open("a")
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(access_log)
     RedisCounter.instance = RedisCounter()
     scenario = pages_setup.seed()
     client = Client(enforce_csrf_checks=True)

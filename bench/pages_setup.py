@@ -68,8 +68,11 @@ NEWEST_AT = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
-def configure() -> None:
-    """Set this process up like the benchmark's server processes, and start Django."""
+def configure(access_log: str) -> None:
+    """Set this process up like the benchmark's server processes, and start Django; its log
+    lines (one JSON access line per request, as in production) go to var/bench/<access_log>."""
+    import logging
+
     os.environ.update(ENV)
     for path in (str(APP_DIR), str(BENCH_DIR)):
         if path in sys.path:
@@ -78,6 +81,11 @@ def configure() -> None:
     import django
 
     django.setup()
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    stream = (VAR_DIR / access_log).open("a")
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(stream)
 
 
 def ensure_database() -> None:
