@@ -66,7 +66,7 @@ SHAPES: dict[str, list[str]] = {
         "127.0.0.1", "--port", "{port}", "--workers", "{workers}", "--log-level", "warning",
     ],
 }  # fmt: skip
-DEFAULT_SHAPES = ["uvicorn", "gunicorn-gthread"]
+DEFAULT_SHAPES = ["uvicorn", "gunicorn-sync", "gunicorn-gthread"]
 TARGET_RATIO = 0.5
 
 
@@ -323,7 +323,9 @@ def measure_shape(shape: str, scenario, counts, options, wrk) -> list[dict]:
     for row in rows:
         if row["reference"]:
             reference = by_name[(row["reference"], row["visitor"])]
-            row["ratio"] = round(row["rps"] / reference["rps"], 3) if reference["rps"] else None
+            # No ratio when either side completed no request in its window (a loaded machine).
+            measured = row["requests"] and reference["requests"]
+            row["ratio"] = round(row["rps"] / reference["rps"], 3) if measured else None
             # What the ratio is where the server's CPU is the limit, whatever else runs.
             if row["server_cpu_ms"] and reference["server_cpu_ms"]:
                 row["cpu_ratio"] = round(reference["server_cpu_ms"] / row["server_cpu_ms"], 3)
@@ -347,7 +349,13 @@ def print_tables(rows: list[dict], shapes: list[str], *, loader: str) -> None:
                 f"{row['page']} | {row['visitor']} | {row['rps']:.0f}{bad} | "
                 f"{row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['queries']} | "
                 f"{row['server_cpu_ms'] or 0:.1f} | "
-                + ("reference" if ratio is None else f"{ratio:.2f}{mark}")
+                + (
+                    "reference"
+                    if row["reference"] is None
+                    else "n/a (no request completed)"
+                    if ratio is None
+                    else f"{ratio:.2f}{mark}"
+                )
                 + (" | " + ("" if cpu_ratio is None else f"{cpu_ratio:.2f}"))
             )
     if len(shapes) > 1:
@@ -425,6 +433,7 @@ def main() -> None:
     )
     print_tables(rows, shapes, loader=loader)
     below = [r for r in rows if r.get("ratio") is not None and r["ratio"] < TARGET_RATIO]
+    unmeasured = [r for r in rows if r["reference"] and r.get("ratio") is None]
     print(
         f"\ntarget (every page at least {TARGET_RATIO:g} of its reference): "
         + (
@@ -432,6 +441,7 @@ def main() -> None:
             if not below
             else f"not met by {len(below)} of {sum('ratio' in r for r in rows)} measurements"
         )
+        + (f"; {len(unmeasured)} without a ratio (raise --duration)" if unmeasured else "")
     )
     result = {
         "app_dir": str(pages_setup.APP_DIR),
