@@ -1,5 +1,5 @@
 from shop.models.cart import Cart, CartItem
-from shop.models.catalogue import Category, Product
+from shop.models.catalogue import Category, Picture, Product
 from shop.models.orders import LineStatus, Order, OrderLine, OrderStatus, Shipment
 from shop.models.payments import Payment, PaymentStatus, Refund, RefundStatus
 from shop.models.reports import ReportJob, ReportKind, ReportStatus
@@ -16,6 +16,7 @@ __all__ = [
     "OrderStatus",
     "Payment",
     "PaymentStatus",
+    "Picture",
     "Product",
     "Refund",
     "RefundStatus",
