@@ -11,9 +11,11 @@ import logging
 
 from django.conf import settings
 from django.contrib.sessions.backends import cached_db
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS
 from django.contrib.sessions.models import Session
 from django.core.cache import caches
 from django.utils import timezone
+from django.utils.crypto import get_random_string
 
 from project.housekeeping import delete_in_batches
 
@@ -78,6 +80,20 @@ class SessionStore(cached_db.SessionStore):
         super().__init__(session_key)
         # Django's store goes through this attribute for every cache read and write.
         self._cache = _CacheWhereAFailureIsAMiss(caches[settings.SESSION_CACHE_ALIAS])
+
+    def _get_new_session_key(self) -> str:
+        # Django first asks whether a fresh random key exists: a Redis round-trip and a query
+        # on every new session (a first add to cart, each sign-in). Every new key is saved
+        # with must_create, an INSERT that fails on a duplicate and makes create() draw
+        # again, so that question adds nothing.
+        return get_random_string(32, VALID_KEY_CHARS)
+
+    def save(self, must_create: bool = False) -> None:
+        if self.session_key is None:
+            # A new session: create() saves it, to the database and the cache. Django's
+            # cached_db would then write the same data to the cache a second time.
+            return self.create()
+        super().save(must_create)
 
 
 def purge_expired_sessions(*, dry_run: bool = False) -> int:
