@@ -1,15 +1,60 @@
 """Filtered, paginated list pages: one URL answers with the page, or (to htmx) with the
 list fragment alone while the address bar follows what is on screen."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from functools import cached_property
 
-from django.core.paginator import Page
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django_htmx.http import push_url
 
 from project.http import HtmxRequest
+
+# A list never counts further than this: beyond it the page says "more than 10,000" and
+# offers the first 10,000 (every OFFSET stays below it, so no page reads a million rows).
+COUNT_LIMIT = 10_000
+# Page links around the current page and at each end; the rest are elided.
+LINKS_EACH_SIDE = 2
+LINKS_AT_ENDS = 1
+
+
+class CappedPaginator(Paginator):
+    """A paginator for lists that may be huge (the catalogue): it counts at most
+    `count_limit` + 1 rows, in a LIMIT subquery without the list's ordering, and offers
+    pages up to `count_limit` rows deep. `is_capped` says there were more."""
+
+    def __init__(self, object_list, per_page: int, *, count_limit: int | None = None) -> None:
+        super().__init__(object_list, per_page)
+        self.count_limit = COUNT_LIMIT if count_limit is None else count_limit
+
+    @cached_property
+    def counted(self) -> int:
+        """The number of rows, or `count_limit` + 1 when there are more."""
+        rows = self.object_list
+        if isinstance(rows, QuerySet):
+            # The order (and a relevance rank) costs time and changes nothing in a count.
+            return rows.order_by().values("pk")[: self.count_limit + 1].count()
+        return min(len(rows), self.count_limit + 1)
+
+    @cached_property
+    def count(self) -> int:
+        return min(self.counted, self.count_limit)
+
+    @property
+    def is_capped(self) -> bool:
+        return self.counted > self.count_limit
+
+
+def page_links(page: Page) -> Iterator[int | None]:
+    """The page numbers to link to around `page`: the first, the last and a few on each side
+    of the current one, None where numbers are left out (any paginator's pages)."""
+    for number in page.paginator.get_elided_page_range(
+        page.number, on_each_side=LINKS_EACH_SIDE, on_ends=LINKS_AT_ENDS
+    ):
+        yield number if isinstance(number, int) else None
 
 
 def link_params(query: QueryDict, *, drop: Iterable[str] = ()) -> QueryDict:

@@ -67,6 +67,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    # Full-text search fields and indexes (the catalogue's search, docs/search.md).
+    "django.contrib.postgres",
     "django_htmx",
     "channels",
     "django_q",

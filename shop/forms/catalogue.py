@@ -10,6 +10,7 @@ from shop.models import Category, Vendor
 from shop.selectors import catalogue as catalogue_selectors
 
 SORT_CHOICES = [
+    (catalogue_selectors.RELEVANCE, "Best match"),
     ("newest", "Newest"),
     ("price_asc", "Price: low to high"),
     ("price_desc", "Price: high to low"),
@@ -111,14 +112,17 @@ class ProductFilterForm(forms.Form):
         """Keyword arguments for `search_products`, leaving out every invalid value."""
         self.is_valid()
         data = self.cleaned_data
+        query = data.get("q") or ""
+        # A search is shown best match first unless another order is chosen.
+        default_sort = catalogue_selectors.RELEVANCE if query.strip() else None
         return {
-            "query": data.get("q") or "",
+            "query": query,
             "category": self.categories.get(data.get("category") or ""),
             "vendor": self.vendors.get(data.get("vendor") or ""),
             "min_price": data.get("min_price"),
             "max_price": data.get("max_price"),
             "in_stock": bool(data.get("in_stock")),
-            "sort": data.get("sort") or catalogue_selectors.DEFAULT_SORT,
+            "sort": data.get("sort") or default_sort or catalogue_selectors.DEFAULT_SORT,
         }
 
     def price_problems(self) -> list[str]:

@@ -1,5 +1,5 @@
 from shop.models.cart import Cart, CartItem
-from shop.models.catalogue import Category, Picture, Product
+from shop.models.catalogue import Category, Picture, Product, ProductSearch, SearchWord
 from shop.models.orders import LineStatus, Order, OrderLine, OrderStatus, Shipment
 from shop.models.payments import Payment, PaymentStatus, Refund, RefundStatus
 from shop.models.reports import ReportJob, ReportKind, ReportStatus
@@ -18,11 +18,13 @@ __all__ = [
     "PaymentStatus",
     "Picture",
     "Product",
+    "ProductSearch",
     "Refund",
     "RefundStatus",
     "ReportJob",
     "ReportKind",
     "ReportStatus",
+    "SearchWord",
     "Shipment",
     "StockAdjustment",
     "StockReason",

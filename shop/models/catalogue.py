@@ -2,6 +2,8 @@ import posixpath
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.urls import reverse
 
@@ -73,9 +75,20 @@ class Product(models.Model):
                 condition=models.Q(price__gte=Decimal("0.00")), name="product_price_gte_0"
             ),
         ]
+        # One index per way a shopper's page walks the catalogue, each in the page's order, so
+        # the first page is read off the index (docs/search.md has the plans).
         indexes = [
-            models.Index(fields=["is_active", "-created_at"], name="product_active_newest"),
+            models.Index(fields=["is_active", "-created_at", "-id"], name="product_visible_newest"),
+            models.Index(
+                fields=["category", "is_active", "-created_at", "-id"],
+                name="product_category_newest",
+            ),
             models.Index(fields=["is_active", "price"], name="product_active_price"),
+            models.Index(
+                fields=["is_active", "-stock", "-created_at", "-id"],
+                condition=models.Q(stock__gt=0),
+                name="product_featured",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -119,3 +132,36 @@ class Product(models.Model):
     @property
     def is_low_stock(self) -> bool:
         return 0 < self.stock <= LOW_STOCK_THRESHOLD
+
+
+class ProductSearch(models.Model):
+    """A product's full-text search document: its name (weight A) and description (weight B).
+
+    PostgreSQL keeps it (triggers from migration 0007 write it whenever a product is created
+    or its name or description changes); SQLite leaves it empty and searches with icontains.
+    It is a table of its own, outside row-level security, because PostgreSQL will not use an
+    index for an operator that is not leakproof (`@@`) on a table whose policies must be
+    applied first; every search joins back to `shop_product`, whose policies still decide
+    which products are seen.
+    """
+
+    product = models.OneToOneField(
+        Product, on_delete=models.CASCADE, primary_key=True, related_name="search"
+    )
+    document = SearchVectorField()
+
+    class Meta:
+        indexes = [GinIndex(fields=["document"], name="productsearch_document")]
+
+    def __str__(self) -> str:
+        return f"search document of product {self.product_id}"
+
+
+class SearchWord(models.Model):
+    """A word that occurs in some product name: the vocabulary a misspelt search is corrected
+    against (PostgreSQL's triggers add the words of every new or renamed product)."""
+
+    word = models.CharField(max_length=60, primary_key=True)
+
+    def __str__(self) -> str:
+        return self.word

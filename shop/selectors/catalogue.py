@@ -1,11 +1,19 @@
-"""Catalogue reads: only active products of approved vendors are ever visible to shoppers."""
+"""Catalogue reads: only active products of approved vendors are ever visible to shoppers.
+
+Search (docs/search.md): on PostgreSQL full-text search over each product's stored search
+document (name weighted above description), web-search syntax, results by relevance, and a
+misspelt word corrected against the vocabulary of product names; on SQLite (the embedded
+default) every word is looked for with icontains.
+"""
 
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramSimilarity
+from django.db import connection
+from django.db.models import F, Func, IntegerField, Q, QuerySet, Value
 from django.shortcuts import get_object_or_404
 
-from shop.models import Category, Product, Vendor, VendorStatus
+from shop.models import Category, Product, SearchWord, Vendor, VendorStatus
 
 # What a product card needs; the product page loads the full row.
 CARD_FIELDS = (
@@ -27,12 +35,16 @@ CARD_FIELDS = (
     "category__slug",
 )
 
+RELEVANCE = "relevance"
 SORT_ORDERS: dict[str, tuple[str, ...]] = {
+    RELEVANCE: ("-rank", "-created_at", "-id"),
     "newest": ("-created_at", "-id"),
     "price_asc": ("price", "-created_at", "-id"),
     "price_desc": ("-price", "-created_at", "-id"),
 }
 DEFAULT_SORT = "newest"
+# The text search configuration of the search documents (migration 0007's trigger).
+SEARCH_CONFIG = "english"
 
 
 def _visible() -> QuerySet[Product]:
@@ -57,12 +69,14 @@ def search_products(
     min_price: Decimal | None = None,
     max_price: Decimal | None = None,
     in_stock: bool = False,
-    sort: str = DEFAULT_SORT,
+    sort: str = "",
 ) -> QuerySet[Product]:
-    """Visible products matching every word of `query` (name or description) and each filter."""
+    """Visible products matching `query` and each filter; by relevance when searching and no
+    other order is asked for, else by `sort` (newest first by default)."""
     products = list_visible_products()
-    for word in query.split():
-        products = products.filter(Q(name__icontains=word) | Q(description__icontains=word))
+    ranked = bool(query.strip()) and uses_full_text_search()
+    if query.strip():
+        products = _matching(products, query) if ranked else _containing(products, query)
     if category is not None:
         products = products.filter(category=category)
     if vendor is not None:
@@ -73,7 +87,82 @@ def search_products(
         products = products.filter(price__lte=max_price)
     if in_stock:
         products = products.filter(stock__gt=0)
-    return products.order_by(*SORT_ORDERS.get(sort, SORT_ORDERS[DEFAULT_SORT]))
+    if sort not in SORT_ORDERS or (sort == RELEVANCE and not ranked):
+        sort = RELEVANCE if ranked and not sort else DEFAULT_SORT
+    return products.order_by(*SORT_ORDERS[sort])
+
+
+def uses_full_text_search() -> bool:
+    """PostgreSQL searches its documents; the embedded SQLite database has none."""
+    return connection.vendor == "postgresql"
+
+
+def _matching(products: QuerySet[Product], query: str) -> QuerySet[Product]:
+    """Full-text match in web-search syntax (`red -shoes`, `"oak table"`, `lamp or candle`),
+    with a relevance rank: a word in the name weighs more than one in the description."""
+    search = SearchQuery(query, search_type="websearch", config=SEARCH_CONFIG)
+    return products.filter(search__document=search).annotate(
+        rank=SearchRank(F("search__document"), search)
+    )
+
+
+def _containing(products: QuerySet[Product], query: str) -> QuerySet[Product]:
+    """SQLite: every word in the name or description, a word with a leading minus in neither."""
+    for token in query.split():
+        word = token.strip('"')
+        if word.startswith("-") and len(word) > 1:
+            word = word[1:]
+            products = products.exclude(Q(name__icontains=word) | Q(description__icontains=word))
+        elif word:
+            products = products.filter(Q(name__icontains=word) | Q(description__icontains=word))
+    return products
+
+
+def correct_spelling(*, query: str) -> str | None:
+    """`query` with each word that no product name contains replaced by the nearest word that
+    one does (fewest edits, then most trigrams shared), or None when nothing changes.
+
+    PostgreSQL only: one query per word, over the vocabulary of product names.
+    """
+    if not uses_full_text_search():
+        return None
+    tokens = query.split()
+    changed = False
+    for index, token in enumerate(tokens):
+        word = token.strip('"').lstrip("-").lower()
+        if len(word) < MIN_CORRECTED_LENGTH or not word.isalpha():
+            continue
+        nearest = _nearest_word(word)
+        if nearest is not None and nearest != word:
+            tokens[index] = token.lower().replace(word, nearest)
+            changed = True
+    return " ".join(tokens) if changed else None
+
+
+# Words shorter than this are left alone (too many words are one edit away); a word of up to
+# SHORT_WORD letters may be one edit from the one meant, a longer one two (a swap of two
+# letters, "chiar" for "chair", is two).
+MIN_CORRECTED_LENGTH = 3
+SHORT_WORD = 4
+
+
+def _nearest_word(word: str) -> str | None:
+    max_edits = 1 if len(word) <= SHORT_WORD else 2
+    # levenshtein_less_equal stops counting past max_edits: cheap on a long vocabulary.
+    edits = Func(
+        F("word"),
+        Value(word),
+        Value(max_edits),
+        function="levenshtein_less_equal",
+        output_field=IntegerField(),
+    )
+    return (
+        SearchWord.objects.annotate(edits=edits, similarity=TrigramSimilarity("word", word))
+        .filter(edits__lte=max_edits)
+        .order_by("edits", "-similarity", "word")
+        .values_list("word", flat=True)
+        .first()
+    )
 
 
 def list_new_products(*, limit: int) -> list[Product]:

@@ -1,6 +1,6 @@
 """The shopper's catalogue: home, listing (search, filters, sort), categories, product page."""
 
-from django.core.paginator import Paginator
+from django.core.paginator import Page
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -76,8 +76,13 @@ def _listing(
         return response
     if category is not None:
         filters["category"] = category
-    products = catalogue_selectors.search_products(**filters)
-    page_obj = Paginator(products, PAGE_SIZE).get_page(request.GET.get("page"))
+    page_obj = _results_page(request, filters)
+    misspelt = ""
+    if filters["query"] and not page_obj.paginator.count:
+        spelling = catalogue_selectors.correct_spelling(query=filters["query"])
+        if spelling:
+            misspelt, filters["query"] = filters["query"], spelling
+            page_obj = _results_page(request, filters)
 
     listing_url = category.get_absolute_url() if category else reverse("shop:product_list")
     params = listings.link_params(request.GET, drop=("category",) if category else ())
@@ -87,6 +92,7 @@ def _listing(
         "price_problems": price_problems,
         "swap_oob": swap_oob,
         "filters": filters,
+        "misspelt": misspelt,
         "category": category,
         "categories": categories,
         "page_obj": page_obj,
@@ -103,6 +109,11 @@ def _listing(
         params=params,
         page_obj=page_obj,
     )
+
+
+def _results_page(request: HtmxRequest, filters: dict) -> Page:
+    products = catalogue_selectors.search_products(**filters)
+    return listings.CappedPaginator(products, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
 def _heading(*, category: Category | None, query: str) -> str:

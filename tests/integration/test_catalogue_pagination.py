@@ -1,0 +1,126 @@
+"""Pagination of a large catalogue: counted only up to a limit, page links elided, every
+offered page (the deepest too) served, the shared component unchanged for other lists."""
+
+import re
+from decimal import Decimal
+
+import pytest
+from django.core.paginator import Paginator
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from project import listings
+from shop.models import Product
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+LIST_URL = reverse("shop:product_list")
+PAGE_SIZE = 24
+
+
+@pytest.fixture
+def many_products():
+    """30 pages of visible products and a few hidden ones."""
+    vendor, category = factories.VendorFactory(), factories.CategoryFactory()
+    Product.objects.bulk_create(
+        Product(
+            vendor=vendor,
+            category=category,
+            name=f"Widget {n}",
+            slug=f"widget-{n}",
+            price=Decimal("5.00"),
+            stock=3,
+            is_active=n % 50 != 0,
+        )
+        for n in range(30 * PAGE_SIZE + 20)
+    )
+
+
+def _page_links(content: str) -> list[str]:
+    nav = re.search(r'<nav class="pagination".*?</nav>', content, re.S).group(0)
+    return re.findall(r'aria-label="Page (\d+)"|aria-current="page">(\d+)<|(…)', nav)
+
+
+def _shown(content: str) -> list[str]:
+    nav = re.search(r'<nav class="pagination".*?</nav>', content, re.S).group(0)
+    return ["".join(match) for match in _page_links(nav)]
+
+
+def test_a_listing_larger_than_the_limit_is_counted_only_up_to_it(
+    client, many_products, monkeypatch
+):
+    monkeypatch.setattr(listings, "COUNT_LIMIT", 100)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(LIST_URL)
+
+    content = response.content.decode()
+    assert "More than <strong>100</strong> products" in content
+    counts = [query["sql"] for query in queries if "COUNT(" in query["sql"].upper()]
+    assert len(counts) == 1
+    # The count reads at most limit + 1 rows: a LIMIT inside it, and no ORDER BY.
+    assert "LIMIT 101" in counts[0]
+    assert "ORDER BY" not in counts[0]
+    assert _shown(content) == ["1", "2", "3", "4", "5"]
+
+
+def test_the_deepest_offered_page_says_there_are_more(client, many_products, monkeypatch):
+    monkeypatch.setattr(listings, "COUNT_LIMIT", 100)
+
+    # Page 5 holds products 97-100; a deeper page number shows that last page.
+    for number in ("5", "200"):
+        content = client.get(LIST_URL, {"page": number}).content.decode()
+        assert len(re.findall(r"<h3>", content)) == 4
+        assert "Only the first 100 are listed." in content
+        assert '<span aria-current="page">5</span>' in content
+        assert '<span aria-disabled="true">Next</span>' in content
+        assert 'rel="prev"' in content
+
+
+def test_page_links_are_elided_around_the_current_page(client, many_products):
+    content = client.get(LIST_URL, {"page": "15"}).content.decode()
+
+    assert _shown(content) == ["1", "…", "13", "14", "15", "16", "17", "…", "31"]
+    assert "<strong>725</strong> products" in content  # 740 minus the 15 hidden
+    assert "Only the first" not in content
+    previous_page = re.search(r'href="([^"]+)" rel="prev"', content).group(1)
+    next_page = re.search(r'href="([^"]+)" rel="next"', content).group(1)
+    assert "page=14" in previous_page
+    assert "page=16" in next_page
+
+
+def test_the_last_page_and_a_deep_page_are_served(client, many_products):
+    last = client.get(LIST_URL, {"page": "31"}).content.decode()
+    deep = client.get(LIST_URL, {"page": "29"}).content.decode()
+
+    assert len(re.findall(r"<h3>", last)) == 725 - 30 * PAGE_SIZE
+    assert len(re.findall(r"<h3>", deep)) == PAGE_SIZE
+    assert _shown(deep) == ["1", "…", "27", "28", "29", "30", "31"]
+
+
+def test_a_search_is_counted_without_ranking_its_matches(client, many_products, monkeypatch):
+    monkeypatch.setattr(listings, "COUNT_LIMIT", 100)
+
+    with CaptureQueriesContext(connection) as queries:
+        content = client.get(LIST_URL, {"q": "widget"}).content.decode()
+
+    assert "More than <strong>100</strong> products" in content
+    count = next(query["sql"] for query in queries if "COUNT(" in query["sql"].upper())
+    assert "ts_rank" not in count
+    assert "@@" in count
+
+
+def test_page_links_of_a_plain_paginator_are_elided_too():
+    page = Paginator(list(range(1000)), 10).page(50)
+
+    assert list(listings.page_links(page)) == [1, None, 48, 49, 50, 51, 52, None, 100]
+    assert list(listings.page_links(Paginator(list(range(30)), 10).page(2))) == [1, 2, 3]
+
+
+def test_a_capped_paginator_of_a_list_counts_it():
+    paginator = listings.CappedPaginator(list(range(50)), 10, count_limit=20)
+
+    assert (paginator.count, paginator.num_pages, paginator.is_capped) == (20, 2, True)
+    assert not listings.CappedPaginator(list(range(20)), 10, count_limit=20).is_capped
