@@ -59,6 +59,7 @@ bench: install
 	@scripts/with-test-services.sh $(PY) bench/tasks_bench.py $(BENCH_ARGS)
 	@scripts/with-test-services.sh $(PY) bench/events_bench.py
 	@scripts/with-test-services.sh $(PY) bench/pages_bench.py $(PAGES_ARGS)
+	@scripts/with-test-services.sh $(PY) bench/catalogue_bench.py
 
 bench-profile: install
 	@scripts/with-test-services.sh $(PY) bench/pages_profile.py $(PROFILE_ARGS)

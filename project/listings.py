@@ -13,9 +13,10 @@ from django_htmx.http import push_url
 
 from project.http import HtmxRequest
 
-# A list never counts further than this: beyond it the page says "more than 10,000" and
-# offers the first 10,000 (every OFFSET stays below it, so no page reads a million rows).
-COUNT_LIMIT = 10_000
+# A list never counts further than this: beyond it the page says "more than 1,000" and
+# offers the first 1,000 (every OFFSET stays below it, so no page reads a million rows).
+# Counting 10,000 rows of a million-product catalogue took 60-80 ms; 1,000, a tenth of it.
+COUNT_LIMIT = 1_000
 # Page links around the current page and at each end; the rest are elided.
 LINKS_EACH_SIDE = 2
 LINKS_AT_ENDS = 1

@@ -112,17 +112,16 @@ class ProductFilterForm(forms.Form):
         """Keyword arguments for `search_products`, leaving out every invalid value."""
         self.is_valid()
         data = self.cleaned_data
-        query = data.get("q") or ""
-        # A search is shown best match first unless another order is chosen.
-        default_sort = catalogue_selectors.RELEVANCE if query.strip() else None
         return {
-            "query": query,
+            "query": data.get("q") or "",
             "category": self.categories.get(data.get("category") or ""),
             "vendor": self.vendors.get(data.get("vendor") or ""),
             "min_price": data.get("min_price"),
             "max_price": data.get("max_price"),
             "in_stock": bool(data.get("in_stock")),
-            "sort": data.get("sort") or default_sort or catalogue_selectors.DEFAULT_SORT,
+            # Best match unless another order is chosen: a search typed on the listing (whose
+            # sort menu is submitted with it) is then ranked; without a search it is newest.
+            "sort": data.get("sort") or catalogue_selectors.RELEVANCE,
         }
 
     def price_problems(self) -> list[str]:

@@ -45,6 +45,8 @@ SORT_ORDERS: dict[str, tuple[str, ...]] = {
 DEFAULT_SORT = "newest"
 # The text search configuration of the search documents (migration 0007's trigger).
 SEARCH_CONFIG = "english"
+# The most matches of one search that are ranked and listed (see _ranked).
+MATCH_LIMIT = 1_000
 
 
 def _visible() -> QuerySet[Product]:
@@ -74,8 +76,9 @@ def search_products(
     """Visible products matching `query` and each filter; by relevance when searching and no
     other order is asked for, else by `sort` (newest first by default)."""
     products = list_visible_products()
-    ranked = bool(query.strip()) and uses_full_text_search()
-    if query.strip():
+    query = query.strip()
+    ranked = bool(query) and uses_full_text_search()
+    if query:
         products = _matching(products, query) if ranked else _containing(products, query)
     if category is not None:
         products = products.filter(category=category)
@@ -87,6 +90,8 @@ def search_products(
         products = products.filter(price__lte=max_price)
     if in_stock:
         products = products.filter(stock__gt=0)
+    if ranked:
+        products = _ranked(products, query)
     if sort not in SORT_ORDERS or (sort == RELEVANCE and not ranked):
         sort = RELEVANCE if ranked and not sort else DEFAULT_SORT
     return products.order_by(*SORT_ORDERS[sort])
@@ -97,12 +102,29 @@ def uses_full_text_search() -> bool:
     return connection.vendor == "postgresql"
 
 
+def _search_query(query: str) -> SearchQuery:
+    """`query` in web-search syntax: `red -shoes`, `"oak table"`, `lamp or candle`."""
+    return SearchQuery(query, search_type="websearch", config=SEARCH_CONFIG)
+
+
 def _matching(products: QuerySet[Product], query: str) -> QuerySet[Product]:
-    """Full-text match in web-search syntax (`red -shoes`, `"oak table"`, `lamp or candle`),
-    with a relevance rank: a word in the name weighs more than one in the description."""
-    search = SearchQuery(query, search_type="websearch", config=SEARCH_CONFIG)
-    return products.filter(search__document=search).annotate(
-        rank=SearchRank(F("search__document"), search)
+    """The products whose search document matches (through the document's GIN index)."""
+    return products.filter(search__document=_search_query(query))
+
+
+def _ranked(matches: QuerySet[Product], query: str) -> QuerySet[Product]:
+    """At most MATCH_LIMIT + 1 of `matches`, each with its relevance rank: a word in the name
+    weighs more than one in the description.
+
+    Ranking reads every ranked product's document, so a broad search (a common word matches
+    tens of thousands of a million products) ranks only the first MATCH_LIMIT + 1 the index
+    finds, and the listing says there are more than MATCH_LIMIT.
+    """
+    found = matches.order_by().values("pk")[: MATCH_LIMIT + 1]
+    return (
+        list_visible_products()
+        .filter(pk__in=found)
+        .annotate(rank=SearchRank(F("search__document"), _search_query(query)))
     )
 
 

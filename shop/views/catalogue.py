@@ -113,7 +113,10 @@ def _listing(
 
 def _results_page(request: HtmxRequest, filters: dict) -> Page:
     products = catalogue_selectors.search_products(**filters)
-    return listings.CappedPaginator(products, PAGE_SIZE).get_page(request.GET.get("page"))
+    # A search lists at most its best MATCH_LIMIT matches; the catalogue, COUNT_LIMIT products.
+    limit = catalogue_selectors.MATCH_LIMIT if filters["query"].strip() else None
+    paginator = listings.CappedPaginator(products, PAGE_SIZE, count_limit=limit)
+    return paginator.get_page(request.GET.get("page"))
 
 
 def _heading(*, category: Category | None, query: str) -> str:

@@ -1,11 +1,14 @@
 """Searching and filtering the catalogue in a real browser, on a desktop and on a phone."""
 
+import os
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from shop.models import Product
 from tests import factories
 
 DESKTOP = {"width": 1366, "height": 900}
@@ -85,7 +88,8 @@ def test_htmx_search_updates_heading_title_and_header_search_box(
     expect(page).to_have_title("Results for “walnut” · Bazaar")
     expect(page.locator("#header-search-q")).to_have_value("walnut")
     expect(page.locator("#product-results")).to_contain_text("2 products")
-    expect(page).to_have_url(re.compile(r"/products/\?q=walnut&sort=newest$"))
+    # The sort menu goes with the search: best match, now that there is one.
+    expect(page).to_have_url(re.compile(r"/products/\?q=walnut&sort=relevance$"))
     _assert_not_reloaded(page)
     assert csp_violations == []
 
@@ -152,3 +156,66 @@ def test_home_on_a_phone_has_two_columns(site, phone: Page, catalogue):
     assert first["y"] == second["y"]
     assert first["x"] < second["x"]
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+SHOTS = os.environ.get("BAZAAR_SCREENSHOTS")  # a directory: also save screenshots there
+
+
+@pytest.fixture
+def big_catalogue(transactional_db):
+    """A catalogue of 40 pages: chairs, tables and lamps from one shop."""
+    vendor = factories.VendorFactory(name="Oak & Iron", slug="oak-iron")
+    category = factories.CategoryFactory(name="Furniture", slug="furniture")
+    kinds = ["Dining Chair", "Side Table", "Reading Lamp"]
+    Product.objects.bulk_create(
+        Product(
+            vendor=vendor,
+            category=category,
+            name=f"Oak {kinds[n % 3]} No. {n}",
+            slug=f"oak-{n}",
+            description="Made by hand.",
+            price=Decimal("40.00") + n,
+            stock=5,
+        )
+        for n in range(40 * 24)
+    )
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_a_misspelt_search_and_its_pages(site, page: Page, big_catalogue, csp_violations, viewport):
+    page.set_viewport_size(viewport)
+    page.goto(f"{site}/products/")
+    expect(page.locator(".result-count")).to_have_text("960 products")
+    pagination = page.get_by_role("navigation", name="Pagination")
+    # 40 pages, linked as 1 2 3 … 40: not every number.
+    expect(pagination.get_by_role("link", name="Page 40")).to_be_visible()
+    expect(pagination.get_by_role("link", name="Page 20")).to_have_count(0)
+    _shoot(page, f"listing-{viewport['width']}")
+
+    search = page.locator("#product-filters").get_by_label("Search")
+    if not search.is_visible():
+        page.locator(".filters-toggle").click()
+    search.fill("chiar")
+    expect(page.get_by_role("status")).to_have_text(
+        "No products match “chiar”: showing results for “chair”."
+    )
+    expect(page.locator(".result-count")).to_have_text("320 products")
+    expect(page.locator("#filter-sort")).to_have_value("relevance")
+    expect(page.locator(".product-grid h3").first).to_contain_text("Dining Chair")
+
+    pagination.get_by_role("link", name="Page 14").click()
+    expect(pagination.locator('[aria-current="page"]')).to_have_text("14")
+    expect(page).to_have_url(re.compile(r"q=chiar.*page=14|page=14.*q=chiar"))
+    expect(page.locator(".product-grid h3")).to_have_count(320 - 13 * 24)
+    pagination.get_by_role("link", name="Previous").click()
+    expect(pagination.locator('[aria-current="page"]')).to_have_text("13")
+    expect(page.locator(".product-grid h3")).to_have_count(24)
+    _shoot(page, f"search-{viewport['width']}")
+    assert csp_violations == []
+
+
+def _shoot(page: Page, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        # caret="initial": hiding the caret would inject a style element the CSP refuses.
+        page.screenshot(path=Path(SHOTS) / f"{name}.png", full_page=True, caret="initial")

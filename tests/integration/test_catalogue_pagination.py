@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from project import listings
 from shop.models import Product
+from shop.selectors import catalogue as catalogue_selectors
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -100,16 +101,20 @@ def test_the_last_page_and_a_deep_page_are_served(client, many_products):
     assert _shown(deep) == ["1", "…", "27", "28", "29", "30", "31"]
 
 
-def test_a_search_is_counted_without_ranking_its_matches(client, many_products, monkeypatch):
-    monkeypatch.setattr(listings, "COUNT_LIMIT", 100)
+def test_a_broad_search_ranks_and_lists_only_its_first_matches(client, many_products, monkeypatch):
+    monkeypatch.setattr(catalogue_selectors, "MATCH_LIMIT", 100)
 
     with CaptureQueriesContext(connection) as queries:
-        content = client.get(LIST_URL, {"q": "widget"}).content.decode()
+        content = client.get(LIST_URL, {"q": "widget", "page": "9"}).content.decode()
 
     assert "More than <strong>100</strong> products" in content
+    assert "Only the first 100 are listed." in content
+    assert '<span aria-current="page">5</span>' in content
     count = next(query["sql"] for query in queries if "COUNT(" in query["sql"].upper())
+    # Counted without ranking, through the document's match, at most 101 rows.
     assert "ts_rank" not in count
     assert "@@" in count
+    assert "LIMIT 101" in count
 
 
 def test_page_links_of_a_plain_paginator_are_elided_too():
