@@ -13,7 +13,7 @@ SEMGREP_TARGETS ?= accounts backoffice project shop templates
 help:
 	@echo "make run    - install, migrate, load demo data and serve the shop at http://$(HOST):$(PORT)/"
 	@echo "make test   - the whole suite on PostgreSQL and Redis (unit, integration, browser), with coverage"
-	@echo "make bench  - task throughput, payment latency, websocket latency and fan-out, page req/s"
+	@echo "make bench  - task throughput, payment latency, websocket latency and fan-out, page req/s, checkout under load, 1M-product catalogue"
 	@echo "make bench-profile - where each page's milliseconds go (SQL, templates, middleware, sessions, logging)"
 	@echo "make bench-backup - backup and restore times: demo data and 100,000 orders (minutes)"
 	@echo "make chaos  - fault-injection run, a few minutes (CHAOS_SECONDS=, CHAOS_ARGS=); not in make test"
@@ -55,11 +55,14 @@ test: install
 # commit-to-websocket latency p50/p99 and fan-out to 1,000 websocket clients, and the pages'
 # req/s, p50/p99 and ratio to Django's own reference views (PAGES_ARGS=, e.g. --shapes ...;
 # docs/performance.md). `make bench-profile`: where each page's milliseconds go.
+# Checkout under load: per-step p50/p99 of 16 shoppers, orders/s, 64 buyers of the last 10 units
+# (docs/checkout.md). The catalogue on 1,000,000 products (docs/search.md).
 bench: install
 	@scripts/with-test-services.sh $(PY) bench/tasks_bench.py $(BENCH_ARGS)
 	@scripts/with-test-services.sh $(PY) bench/events_bench.py
 	@scripts/with-test-services.sh $(PY) bench/pages_bench.py $(PAGES_ARGS)
 	@scripts/with-test-services.sh $(PY) bench/catalogue_bench.py
+	@scripts/with-test-services.sh $(PY) bench/checkout_bench.py
 
 bench-profile: install
 	@scripts/with-test-services.sh $(PY) bench/pages_profile.py $(PROFILE_ARGS)

@@ -55,19 +55,7 @@ ENV = {
 os.environ.update(ENV)
 sys.path.insert(0, str(BASE_DIR))
 
-
-def ensure_database() -> None:
-    import psycopg
-    from psycopg import sql
-
-    try:
-        psycopg.connect(DATABASE_URL, connect_timeout=3).close()
-    except psycopg.OperationalError as error:
-        if "does not exist" not in str(error):
-            raise
-        base, _, name = DATABASE_URL.rpartition("/")
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+from bench.support import ensure_database  # noqa: E402
 
 
 def start_cluster(queue: str) -> subprocess.Popen:
@@ -193,7 +181,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50, help="payments enqueued per second")
     options = parser.parse_args()
 
-    ensure_database()
+    ensure_database(DATABASE_URL)
     import django
 
     django.setup()
