@@ -4,12 +4,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 
 from accounts.models import Address, User
 from project import events
 from project.errors import DomainError
 from shop import events as shop_events
+from shop.gateways import CardToken
 from shop.models import (
     Cart,
     CartItem,
@@ -20,6 +20,7 @@ from shop.models import (
     StockReason,
     VendorStatus,
 )
+from shop.services import payments as payment_services
 from shop.services.cart import NotEnoughStock, ProductUnavailable
 
 __all__ = ["EmptyCart", "NotEnoughStock", "ProductUnavailable", "place_order"]
@@ -31,69 +32,42 @@ class EmptyCart(DomainError):
     code = "empty_cart"
 
 
-def place_order(*, customer: User, cart: Cart | None, address: Address) -> Order:
-    """Create a pending-payment order from the cart and empty it, in one transaction.
+def place_order(
+    *, customer: User, cart: Cart | None, address: Address, card_token: CardToken | None = None
+) -> Order:
+    """Create a pending-payment order from the cart and empty it, in one transaction; with a
+    `card_token`, its payment too (pending, its charge enqueued when the order commits).
 
-    Locks the cart row, then the product rows in id order (so concurrent checkouts never
-    deadlock), checks visibility and stock, decrements stock (a SALE stock adjustment per
-    line), snapshots names, prices, vendors and the address; records OrderPlaced. Raises
-    EmptyCart (also for no cart at all), ProductUnavailable or NotEnoughStock and then changes
-    nothing.
+    Locks the cart row first (a second submit of the same cart waits, then finds it empty),
+    snapshots names, prices, vendors and the address into the order and records OrderPlaced;
+    only then locks the product rows, in id order (concurrent checkouts never deadlock), to
+    check and decrement their stock (a SALE stock adjustment per line), so a popular product
+    stays locked for a few statements, not the whole checkout. Raises EmptyCart (also for no
+    cart at all), ProductUnavailable or NotEnoughStock and then changes nothing.
     """
     if cart is None:
         raise EmptyCart("Your cart is empty.")
     with transaction.atomic():
         Cart.objects.select_for_update().filter(pk=cart.pk).first()
-        items = list(CartItem.objects.filter(cart=cart).order_by("product_id"))
+        # Read after the cart's lock: a checkout that held it has emptied the cart by now.
+        items = list(
+            CartItem.objects.filter(cart=cart).select_related("product__vendor").order_by("pk")
+        )
         if not items:
             raise EmptyCart("Your cart is empty.")
-        products = {
-            product.pk: product
-            for product in Product.objects.select_for_update(of=("self",))
-            .select_related("vendor")
-            .filter(pk__in=[item.product_id for item in items])
-            .order_by("pk")
-        }
         for item in items:
-            product = products.get(item.product_id)
-            if (
-                product is None
-                or not product.is_active
-                or product.vendor.status != VendorStatus.APPROVED
-            ):
-                name = product.name if product else "A product in your cart"
-                raise ProductUnavailable(f"{name} is no longer available.")
-            if item.quantity > product.stock:
-                raise NotEnoughStock(
-                    f"Not enough stock for {product.name}: only {product.stock} left."
-                )
-
-        lines = []
-        sales = []
-        for item in items:
-            product = products[item.product_id]
-            Product.objects.filter(pk=product.pk).update(stock=F("stock") - item.quantity)
-            # The row is locked, so its stock as read minus what this order took is exact.
-            product.stock -= item.quantity
-            sales.append(
-                StockAdjustment(
-                    vendor=product.vendor,
-                    product=product,
-                    change=-item.quantity,
-                    stock_after=product.stock,
-                    reason=StockReason.SALE,
-                )
+            _check_available(item.product, item.quantity)
+        lines = [
+            OrderLine(
+                vendor_id=item.product.vendor_id,
+                product=item.product,
+                product_name=item.product.name,
+                unit_price=item.product.price,
+                quantity=item.quantity,
+                line_total=(item.product.price * item.quantity).quantize(CENT),
             )
-            lines.append(
-                OrderLine(
-                    vendor=product.vendor,
-                    product=product,
-                    product_name=product.name,
-                    unit_price=product.price,
-                    quantity=item.quantity,
-                    line_total=(product.price * item.quantity).quantize(CENT),
-                )
-            )
+            for item in items
+        ]
         order = Order.objects.create(
             customer=customer,
             total=sum((line.line_total for line in lines), Decimal("0.00")),
@@ -109,10 +83,6 @@ def place_order(*, customer: User, cart: Cart | None, address: Address) -> Order
         for line in lines:
             line.order = order
         OrderLine.objects.bulk_create(lines)
-        for sale in sales:
-            sale.note = f"Order {order.number}"
-        StockAdjustment.objects.bulk_create(sales)
-        CartItem.objects.filter(cart=cart).delete()
         events.record(
             shop_events.OrderPlaced(
                 order_id=order.pk,
@@ -123,4 +93,48 @@ def place_order(*, customer: User, cart: Cart | None, address: Address) -> Order
             ),
             aggregate=order,
         )
+        if card_token is not None:
+            payment_services.record_payment(order=order, card_token=card_token)
+        _take_stock(items, note=f"Order {order.number}")
+        CartItem.objects.filter(cart=cart).delete()
     return order
+
+
+def _check_available(product: Product, quantity: int) -> None:
+    if not product.is_active or product.vendor.status != VendorStatus.APPROVED:
+        raise ProductUnavailable(f"{product.name} is no longer available.")
+    if quantity > product.stock:
+        if product.stock == 0:
+            raise NotEnoughStock(f"Sorry, {product.name} has sold out.")
+        raise NotEnoughStock(f"Not enough stock for {product.name}: only {product.stock} left.")
+
+
+def _take_stock(items: list[CartItem], *, note: str) -> None:
+    """Lock the items' product rows in id order, check them again (they may have sold out or
+    been withdrawn since the unlocked read) and decrement their stock: one UPDATE, one INSERT
+    of stock adjustments, whatever the number of lines. The locks last until the commit."""
+    wanted = {item.product_id: item.quantity for item in items}
+    products = list(
+        Product.objects.select_for_update(of=("self",))
+        .select_related("vendor")
+        .filter(pk__in=wanted)
+        .order_by("pk")
+    )
+    if len(products) != len(wanted):
+        raise ProductUnavailable("A product in your cart is no longer available.")
+    for product in products:
+        _check_available(product, wanted[product.pk])
+        # The row is locked, so its stock as read minus what this order takes is exact.
+        product.stock -= wanted[product.pk]
+    Product.objects.bulk_update(products, ["stock"])
+    StockAdjustment.objects.bulk_create(
+        StockAdjustment(
+            vendor_id=product.vendor_id,
+            product=product,
+            change=-wanted[product.pk],
+            stock_after=product.stock,
+            reason=StockReason.SALE,
+            note=note,
+        )
+        for product in products
+    )

@@ -83,31 +83,52 @@ def start_payment(*, order: Order, card_token: CardToken) -> Payment:
     key is made here, stored with the row, and never changes.
     """
     with transaction.atomic():
-        locked = Order.objects.select_for_update().get(pk=order.pk)
+        # The customer comes along for the audit entry (not locked: of=self).
+        locked = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("customer")
+            .get(pk=order.pk)
+        )
         if locked.status != OrderStatus.PENDING_PAYMENT:
             raise OrderNotPayable(f"Order {locked.number} is not awaiting payment.")
         if locked.payments.filter(status__in=IN_FLIGHT).exists():
             raise PaymentInProgress("A payment for this order is already being processed.")
-        payment = Payment.objects.create(
-            order=locked,
-            amount=locked.total,
-            currency=locked.currency,
-            status=PaymentStatus.PENDING,
-            # A uuid, not the row id: keys stay unique at the processor even when our
-            # database is recreated (development, tests) while its ledger lives on.
-            idempotency_key=f"payment-{uuid.uuid4().hex}",
-            payment_method=card_token.token,
-            card_brand=card_token.brand,
-            card_last4=card_token.last4,
-        )
-        audit.record(
-            "payment.status_changed",
-            actor=locked.customer,
-            target=payment,
-            changes={"status": [None, payment.status]},
-            metadata={"order": locked.number, "amount": str(payment.amount)},
-        )
-        transaction.on_commit(partial(payment_tasks.process_order_payment.enqueue, payment.pk))
+        return record_payment(order=locked, card_token=card_token)
+
+
+def record_payment(*, order: Order, card_token: CardToken) -> Payment:
+    """Record a pending payment of the order's total, in the caller's transaction, and enqueue
+    its charge when that commits.
+
+    The caller holds the order: locked by `start_payment`, or created in this same
+    transaction by checkout's `place_order` (so no other payment can be in flight). An
+    enqueue lost after the commit (the database gone that moment) fails nothing: the payment
+    is recorded, and `sweep_stuck_payments` enqueues it again.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("record_payment() must run inside the caller's transaction.")
+    payment = Payment.objects.create(
+        order=order,
+        amount=order.total,
+        currency=order.currency,
+        status=PaymentStatus.PENDING,
+        # A uuid, not the row id: keys stay unique at the processor even when our
+        # database is recreated (development, tests) while its ledger lives on.
+        idempotency_key=f"payment-{uuid.uuid4().hex}",
+        payment_method=card_token.token,
+        card_brand=card_token.brand,
+        card_last4=card_token.last4,
+    )
+    audit.record(
+        "payment.status_changed",
+        actor=order.customer,
+        target=payment,
+        changes={"status": [None, payment.status]},
+        metadata={"order": order.number, "amount": str(payment.amount)},
+    )
+    transaction.on_commit(
+        partial(payment_tasks.process_order_payment.enqueue, payment.pk), robust=True
+    )
     return payment
 
 

@@ -19,11 +19,9 @@ from project import ratelimit
 from project.errors import DomainError
 from project.http import AuthenticatedRequest
 from shop.forms import checkout as checkout_forms
-from shop.gateways import CardToken, get_gateway
-from shop.models import Order
+from shop.gateways import get_gateway
 from shop.selectors import cart as cart_selectors
 from shop.services import checkout as checkout_services
-from shop.services import payments as payment_services
 
 logger = logging.getLogger(__name__)
 
@@ -72,10 +70,6 @@ def checkout_address(request: AuthenticatedRequest) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 @verified_email_required
 def checkout_review(request: AuthenticatedRequest) -> HttpResponse:
-    cart = cart_selectors.get_cart_summary(request=request)
-    if cart.is_empty or not cart.can_check_out:
-        messages.info(request, "Your cart is empty." if cart.is_empty else "Check your cart.")
-        return redirect("shop:cart")
     address = _session_address(request)
     if address is None:
         messages.info(request, "Choose a shipping address.")
@@ -92,40 +86,28 @@ def checkout_review(request: AuthenticatedRequest) -> HttpResponse:
     if form.is_bound and form.is_valid():
         token = form.tokenize(gateway=get_gateway())
         if token is not None:
+            # No cart summary read first: place_order checks the cart under its lock anyway.
             try:
                 order = checkout_services.place_order(
                     customer=request.user,
                     cart=cart_selectors.get_cart(request=request),
                     address=address,
+                    card_token=token,
                 )
             except DomainError as exc:
                 messages.error(request, exc.message)
                 return redirect("shop:cart")
-            # The order has committed: from here on nothing may turn this into an error page.
-            _start_payment(request, order=order, token=token)
+            # The order and its payment have committed: from here on nothing may turn this
+            # into an error page.
             _forget_address(request)
             return redirect(order)
+    cart = cart_selectors.get_cart_summary(request=request)
+    if cart.is_empty or not cart.can_check_out:
+        messages.info(request, "Your cart is empty." if cart.is_empty else "Check your cart.")
+        return redirect("shop:cart")
     context = {"cart": cart, "address": address, "form": form, "step": "review"}
     page = render(request, "shop/checkout/review.html", context, status=422 if form.errors else 200)
     return ratelimit.refuse(page, refused) if refused else page
-
-
-def _start_payment(request: HttpRequest, *, order: Order, token: CardToken) -> None:
-    """Start the order's charge (it runs in the background; the order page shows its progress
-    and outcome). Should the database fail now, the order stays placed and its page says
-    where the payment stands: Pay now if none was recorded; one recorded whose enqueue was
-    lost is found by the payment sweeper."""
-    try:
-        payment_services.start_payment(order=order, card_token=token)
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    except DatabaseError:
-        logger.exception("Order %s was placed but its payment could not be started", order.number)
-        messages.warning(
-            request,
-            f"Your order {order.number} is placed, but we could not start its payment. "
-            "If it still awaits payment below, please pay again.",
-        )
 
 
 def _forget_address(request: HttpRequest) -> None:

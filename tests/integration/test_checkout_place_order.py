@@ -4,7 +4,17 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from shop.models import CartItem, Order, OrderStatus, Product, VendorStatus
+from project.events.models import OutboxEvent
+from shop.models import (
+    CartItem,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Product,
+    StockAdjustment,
+    StockReason,
+    VendorStatus,
+)
 from shop.services import checkout as checkout_services
 from tests import factories
 
@@ -115,25 +125,19 @@ def test_empty_cart_cannot_be_ordered(shopper, cart, address):
     assert not Order.objects.exists()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_buyers_never_oversell_the_last_units():
-    product = factories.ProductFactory(name="Last Edition", stock=3)
-    buyers = []
-    for _ in range(8):
-        user = factories.UserFactory()
-        cart = factories.CartFactory(user=user)
-        factories.CartItemFactory(cart=cart, product=product, quantity=1)
-        buyers.append((user, cart, factories.AddressFactory(user=user)))
+def checkout_all_at_once(buyers: list) -> tuple[list, list, list]:
+    """Each (user, cart, address) places its order in its own thread (its own connection), all
+    released at the same moment: (orders, messages of NotEnoughStock, any other exception)."""
     barrier = threading.Barrier(len(buyers))
-    orders, errors, unexpected = [], [], []
+    orders, refusals, unexpected = [], [], []
 
     def buy(user, cart, address):
         try:
             barrier.wait(timeout=10)
             orders.append(checkout_services.place_order(customer=user, cart=cart, address=address))
         except checkout_services.NotEnoughStock as exc:
-            errors.append(exc.message)
-        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
+            refusals.append(exc.message)
+        except Exception as exc:  # noqa: BLE001 - a deadlock, say: surfaced by the caller
             unexpected.append(exc)
         finally:
             connection.close()
@@ -143,9 +147,60 @@ def test_concurrent_buyers_never_oversell_the_last_units():
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
+    return orders, refusals, unexpected
+
+
+def buyer_of(*products) -> tuple:
+    """A new user with one of each product in the cart, in the order given, and an address."""
+    user = factories.UserFactory()
+    cart = factories.CartFactory(user=user)
+    for product in products:
+        factories.CartItemFactory(cart=cart, product=product, quantity=1)
+    return user, cart, factories.AddressFactory(user=user)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_buyers_never_oversell_the_last_units():
+    product = factories.ProductFactory(name="Last Edition", stock=3)
+
+    orders, refusals, unexpected = checkout_all_at_once([buyer_of(product) for _ in range(8)])
 
     assert unexpected == []
     assert len(orders) == 3
     assert Order.objects.count() == 3
     assert Product.objects.get(pk=product.pk).stock == 0
-    assert errors == ["Not enough stock for Last Edition: only 0 left."] * 5
+    assert refusals == ["Sorry, Last Edition has sold out."] * 5
+    # A checkout refused under the lock leaves nothing of what it wrote before it.
+    assert OrderLine.objects.count() == 3
+    assert StockAdjustment.objects.filter(reason=StockReason.SALE).count() == 3
+    assert OutboxEvent.objects.filter(event_type="OrderPlaced").count() == 3
+    assert CartItem.objects.count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_carts_holding_the_same_products_in_any_order_never_deadlock():
+    """Each checkout locks its product rows in id order, whatever order the cart lists them."""
+    first, second = (factories.ProductFactory(stock=100) for _ in range(2))
+    buyers = [buyer_of(first, second) if n % 2 else buyer_of(second, first) for n in range(8)]
+
+    orders, refusals, unexpected = checkout_all_at_once(buyers)
+
+    assert (unexpected, refusals) == ([], [])
+    assert len(orders) == Order.objects.count() == 8
+    assert sorted(Product.objects.values_list("stock", flat=True)) == [92, 92]
+
+
+def test_stock_adjustments_record_the_sale_and_the_stock_left(shopper, cart, address):
+    mug = factories.ProductFactory(name="Mug", stock=5)
+    factories.CartItemFactory(cart=cart, product=mug, quantity=2)
+
+    order = checkout_services.place_order(customer=shopper, cart=cart, address=address)
+
+    sale = StockAdjustment.objects.get(product=mug)
+    assert (sale.change, sale.stock_after, sale.reason, sale.vendor_id) == (
+        -2,
+        3,
+        StockReason.SALE,
+        mug.vendor_id,
+    )
+    assert sale.note == f"Order {order.number}"

@@ -348,3 +348,37 @@ def test_csrf_is_enforced_on_checkout(shopper, product, home):
     assert client.post(ADDRESS_URL, {"address": str(home.pk)}).status_code == 403
     assert client.post(REVIEW_URL, card("4242424242424242")).status_code == 403
     assert not Order.objects.exists()
+
+
+def test_each_checkout_step_keeps_to_its_query_budget(
+    client, shopper, home, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    """Budgets whatever the cart's size: three lines from two vendors cost what one would."""
+    cart = factories.CartFactory(user=shopper)
+    first, second = factories.VendorFactory(), factories.VendorFactory()
+    for vendor in (first, first, second):
+        factories.CartItemFactory(cart=cart, product=factories.ProductFactory(vendor=vendor))
+    factories.AddressFactory(user=shopper, line1="9 Work Street")
+    client.force_login(shopper)
+    client.get(ADDRESS_URL)  # the session is read from the database once, then cached
+
+    # The user, the cart's lines with products and vendors, the addresses, the header's
+    # backoffice link.
+    with django_assert_max_num_queries(4):
+        assert client.get(ADDRESS_URL).status_code == 200
+    # The user, the cart's lines, the addresses, then the session written through (3).
+    with django_assert_max_num_queries(6):
+        assert client.post(ADDRESS_URL, {"address": str(home.pk)}).url == REVIEW_URL
+    # The user, the chosen address, the cart's lines, the header's backoffice link.
+    with django_assert_max_num_queries(4):
+        assert client.get(REVIEW_URL).status_code == 200
+    # Reads: the user, the address, the cart. The order's transaction (2 for its begin and
+    # end): the cart's lock, its lines with products and vendors, the order, its lines, the
+    # outbox event (3), the payment and its audit entry, the products' lock, one stock update
+    # for all lines, the stock adjustments, emptying the cart. The session's write-through (3).
+    # (The charge's enqueue runs after the commit, as the task broker's own transaction.)
+    with django_capture_on_commit_callbacks(execute=False), django_assert_max_num_queries(21):
+        response = client.post(REVIEW_URL, card("4242424242424242"))
+    order = Order.objects.get(customer=shopper)
+    assert response.url == order.get_absolute_url()
+    assert order.lines.count() == 3
