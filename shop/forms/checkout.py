@@ -4,9 +4,11 @@ The card form never renders a submitted card number or CVC back into the page.
 """
 
 import re
-from typing import cast
+from typing import Any, ClassVar, cast
 
 from django import forms
+from django.utils import translation
+from django.utils.safestring import SafeString
 
 from accounts import forms as account_forms
 from accounts.models import Address
@@ -37,9 +39,39 @@ class AddressChoiceForm(forms.Form):
         return self.addresses.get(self.cleaned_data["address"])
 
 
+class CountrySelect(forms.Select):
+    """The country select, rendered once per (language, name, selected country, attributes)
+    and then reused: its ~250 options cost a template render each, most of the address
+    step's time. Only a country in the list (or none) is kept, so what a visitor submits
+    cannot grow the memo beyond about 250 entries per field."""
+
+    _rendered: ClassVar[dict[tuple, SafeString]] = {}
+
+    def render(self, name: str, value: Any, attrs: dict | None = None, renderer=None) -> SafeString:
+        selected = "" if value is None else str(value)
+        if selected and selected not in {str(code) for code, _ in self.choices}:
+            return super().render(name, value, attrs, renderer)
+        key = (
+            translation.get_language(),
+            name,
+            selected,
+            tuple(sorted(self.build_attrs(self.attrs, attrs).items())),
+        )
+        html = self._rendered.get(key)
+        if html is None:
+            html = self._rendered[key] = super().render(name, value, attrs, renderer)
+        return html
+
+
 class NewAddressForm(account_forms.AddressForm):
     make_default = None  # type: ignore[assignment]  # Django's way to drop an inherited field
     save_to_book = forms.BooleanField(label="Save to my address book", required=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        country = cast(forms.ChoiceField, self.fields["country"])
+        country.widget = CountrySelect(attrs=country.widget.attrs)
+        country.widget.choices = country.choices
 
 
 class NoEchoInput(forms.TextInput):
