@@ -164,10 +164,13 @@ if DATABASE_URL:
         # Django's backend, plus the 'system' row-level-security scope on every connection.
         DATABASES["default"]["ENGINE"] = "project.db.backends.postgresql"
     if DATABASES["default"]["ENGINE"] == "project.db.backends.postgresql" and DATABASE_POOL:
+        # A request holds one connection from its first query to its response, so max_size
+        # bounds the requests of one process in PostgreSQL at once; the rest wait for one up
+        # to `timeout` seconds, then fail (docs/checkout.md).
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": int(env("DATABASE_POOL_MIN", "2")),
             "max_size": int(env("DATABASE_POOL_MAX", "10")),
-            "timeout": 10,
+            "timeout": float(env("DATABASE_POOL_TIMEOUT", "10")),
         }
     if DATABASE_PGBOUNCER and not as_owner:
         DATABASES["default"]["OPTIONS"] = {
