@@ -15,7 +15,7 @@ from django.utils.html import format_html
 
 from backoffice.forms import products as product_forms
 from backoffice.services import onboarding as onboarding_services
-from project import files
+from project import files, page_cache
 from project.audit import admin_hooks
 from project.errors import DomainError
 from shop.models import (
@@ -57,6 +57,22 @@ class AuditTrailAdmin(admin.ModelAdmin):
         return False
 
 
+class CatalogueAdmin(admin.ModelAdmin):
+    """Staff edits of what the shop's pages show date every cached catalogue page."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        page_cache.catalogue_changed()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        page_cache.catalogue_changed()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        page_cache.catalogue_changed()
+
+
 class VendorMembershipInline(admin.TabularInline):
     model = VendorMembership
     extra = 0
@@ -74,7 +90,7 @@ VENDOR_DECISIONS: dict[str, tuple[Callable[..., Vendor], str, bool]] = {
 
 
 @admin.register(Vendor)
-class VendorAdmin(admin.ModelAdmin):
+class VendorAdmin(CatalogueAdmin):
     list_display = (
         "name",
         "status",
@@ -195,14 +211,14 @@ class VendorMembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(CatalogueAdmin):
     list_display = ("name", "slug")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(CatalogueAdmin):
     # Staff uploads are checked and re-encoded like a vendor's (shop.services.images).
     formfield_overrides = {models.ImageField: {"form_class": product_forms.ProductImageField}}
     list_display = ("name", "vendor", "category", "price", "stock", "is_active", "created_at")

@@ -1,6 +1,7 @@
 import pytest
 from django.core.cache import cache
 
+from project import page_cache
 from tests import factories
 from tests.fixtures import database
 
@@ -38,6 +39,13 @@ def _delete_rate_limit_keys() -> None:
     keys = list(client.scan_iter(match=cache.make_key("rl:*"), count=1000))
     if keys:
         client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_page_cache():
+    """Every test starts with no cached page: its data comes from factories, which (unlike the
+    services) bump no page-cache version."""
+    page_cache.bump([page_cache.CATALOGUE])
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from accounts.models import User
 from backoffice.services import products as product_services
 from project import csv as safe_csv
+from project import page_cache
 from project.db import scope
 from project.errors import DomainError
 from shop.models import Category, Product, StockReason, Vendor
@@ -248,6 +249,7 @@ def import_products(
     reserved = {row.slug for row in rows if row.slug}
     try:
         with transaction.atomic():
+            page_cache.catalogue_changed()
             for row in rows:
                 if row.existing is None:
                     slug = row.slug or product_services.unique_slug(row.name, reserved=reserved)

@@ -16,7 +16,7 @@ from django.utils.text import slugify
 from accounts.models import User
 from backoffice import events as backoffice_events
 from backoffice import tasks
-from project import events
+from project import events, page_cache
 from project.audit import services as audit
 from project.errors import DomainError
 from shop.models import Vendor, VendorMembership, VendorStatus
@@ -217,6 +217,7 @@ def _decide(
             )
         before = locked.status
         locked.status = to
+        page_cache.catalogue_changed()  # its products appear or disappear
         locked.review_note = note[:300]
         locked.reviewed_at = timezone.now()
         locked.save(update_fields=["status", "review_note", "reviewed_at"])

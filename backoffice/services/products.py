@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import User
+from project import page_cache
 from project.audit import services as audit
 from project.db import scope
 from project.errors import DomainError
@@ -100,6 +101,7 @@ def create_product(
                 if image:
                     product.image = images.sanitise_product_image(image)
                 product.save()
+                page_cache.catalogue_changed()
                 if image:
                     _make_thumbnails_after_commit(product)
                 if stock:
@@ -152,6 +154,7 @@ def update_product(
         elif image:
             product.image = images.sanitise_product_image(image)
         product.save()
+        page_cache.catalogue_changed()
         if image:
             _make_thumbnails_after_commit(product)
     return product
@@ -182,6 +185,7 @@ def update_price_and_stock(
             audit_price_change(product=product, price=price, acting_user=acting_user)
             product.price = price
             product.save(update_fields=["price", "updated_at"])
+            page_cache.catalogue_changed()
         stock_services.set_stock(
             product_id=product.pk,
             vendor=vendor,
@@ -211,8 +215,11 @@ def set_products_active(
     """Activate or deactivate the listed products of `vendor`; ids of other vendors' products
     are ignored. Returns how many products actually changed."""
     with transaction.atomic():
-        return (
+        changed = (
             Product.objects.filter(vendor=vendor, pk__in=product_ids)
             .exclude(is_active=active)
             .update(is_active=active, updated_at=timezone.now())
         )
+        if changed:
+            page_cache.catalogue_changed()
+        return changed

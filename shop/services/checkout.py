@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.models import Address, User
-from project import events
+from project import events, page_cache
 from project.errors import DomainError
 from shop import events as shop_events
 from shop.gateways import CardToken
@@ -126,6 +126,9 @@ def _take_stock(items: list[CartItem], *, note: str) -> None:
         _check_available(product, wanted[product.pk])
         # The row is locked, so its stock as read minus what this order takes is exact.
         product.stock -= wanted[product.pk]
+        page_cache.stock_changed(
+            slug=product.slug, before=product.stock + wanted[product.pk], after=product.stock
+        )
     Product.objects.bulk_update(products, ["stock"])
     StockAdjustment.objects.bulk_create(
         StockAdjustment(

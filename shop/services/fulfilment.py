@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from backoffice import tasks
-from project import events
+from project import events, page_cache
 from project.audit import services as audit
 from project.db import scope
 from project.errors import DomainError
@@ -237,7 +237,8 @@ def _return_stock(
     updated = Product.objects.filter(pk=product_id).update(stock=F("stock") + line.quantity)
     if not updated:
         return
-    stock_after = Product.objects.filter(pk=product_id).values_list("stock", flat=True).get()
+    slug, stock_after = Product.objects.filter(pk=product_id).values_list("slug", "stock").get()
+    page_cache.stock_changed(slug=slug, before=stock_after - line.quantity, after=stock_after)
     StockAdjustment.objects.create(
         vendor=vendor,
         product_id=product_id,

@@ -23,6 +23,7 @@ from django.core.files.base import ContentFile
 from django.utils.text import slugify
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from project import page_cache
 from project.errors import DomainError
 from shop.models import Product
 from shop.models.catalogue import THUMBNAIL_WIDTHS, thumbnail_name
@@ -145,9 +146,10 @@ def make_product_thumbnails(*, product_id: int) -> Product | None:
         saved = storage.save(path, thumbnail)
         if saved != path:  # pragma: no cover - a concurrent run wrote it first
             storage.delete(saved)
-    Product.objects.filter(pk=product_id, image=name).update(
+    if Product.objects.filter(pk=product_id, image=name).update(
         image_width=width, image_height=height, thumbnails_for=name
-    )
+    ):
+        page_cache.catalogue_changed()  # the cards' pictures now have sizes and srcsets
     return product
 
 

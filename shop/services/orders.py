@@ -4,7 +4,7 @@ from django.db import transaction
 from django.db.models import F
 
 from accounts.models import User
-from project import events
+from project import events, page_cache
 from project.audit import services as audit
 from project.errors import DomainError
 from shop import events as shop_events
@@ -76,11 +76,12 @@ def cancel_order(*, order: Order, reason: str) -> Order:
             Product.objects.select_for_update()
             .filter(pk__in=quantities)
             .order_by("pk")
-            .values_list("pk", "vendor_id", "stock")
+            .values_list("pk", "vendor_id", "slug", "stock")
         )
         adjustments = []
-        for product_id, vendor_id, stock in locked:
+        for product_id, vendor_id, slug, stock in locked:
             Product.objects.filter(pk=product_id).update(stock=F("stock") + quantities[product_id])
+            page_cache.stock_changed(slug=slug, before=stock, after=stock + quantities[product_id])
             adjustments.append(
                 StockAdjustment(
                     vendor_id=vendor_id,

@@ -5,6 +5,7 @@ from django.db import transaction
 from django.db.models import F
 
 from accounts.models import User
+from project import page_cache
 from project.audit import services as audit
 from project.errors import DomainError
 from shop.models import Product, StockAdjustment, StockReason, Vendor
@@ -37,7 +38,7 @@ def _lock_product(*, product_id: int, vendor: Vendor) -> Product:
     product = (
         Product.objects.select_for_update()
         .filter(pk=product_id, vendor=vendor)
-        .only("id", "vendor_id", "name", "stock")
+        .only("id", "vendor_id", "name", "slug", "stock")
         .first()
     )
     if product is None:
@@ -54,6 +55,7 @@ def _apply(
     Product.objects.filter(pk=product.pk).update(stock=F("stock") + change)
     before = product.stock
     product.stock += change
+    page_cache.stock_changed(slug=product.slug, before=before, after=product.stock)
     adjustment = StockAdjustment.objects.create(
         vendor_id=product.vendor_id,
         product=product,

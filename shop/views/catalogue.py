@@ -8,7 +8,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 from django_htmx.http import push_url, reswap
 
-from project import listings
+from project import listings, page_cache
 from project.http import HtmxRequest
 from shop.forms.catalogue import ProductFilterForm
 from shop.models import Category
@@ -22,6 +22,7 @@ PRICE_PROBLEMS = "filter-price-problems"
 
 
 @require_safe
+@page_cache.cache_anonymous_page()
 def home(request: HttpRequest) -> HttpResponse:
     context = {
         "categories": catalogue_selectors.list_categories(),
@@ -32,12 +33,14 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+@page_cache.cache_anonymous_page()
 def product_list(request: HtmxRequest) -> HttpResponse:
     categories = list(catalogue_selectors.list_categories())
     return _listing(request, categories=categories, category=None)
 
 
 @require_safe
+@page_cache.cache_anonymous_page()
 def category_detail(request: HtmxRequest, slug: str) -> HttpResponse:
     categories = list(catalogue_selectors.list_categories())
     category = next((c for c in categories if c.slug == slug), None)
@@ -47,6 +50,9 @@ def category_detail(request: HtmxRequest, slug: str) -> HttpResponse:
 
 
 @require_safe
+@page_cache.cache_anonymous_page(
+    lambda request, slug: (page_cache.CATALOGUE, page_cache.product_scope(slug))
+)
 def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     product = catalogue_selectors.get_visible_product(slug=slug)
     return render(request, "shop/catalogue/product_detail.html", {"product": product})
