@@ -286,8 +286,9 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 # Anonymous catalogue pages kept in the cache this long at most (project.page_cache); the
-# services invalidate them at once on every change they show. 0 turns the page cache off.
-PAGE_CACHE_SECONDS = int(env("PAGE_CACHE_SECONDS", "600"))
+# services invalidate them at once on every change they show. 0 turns the page cache off, the
+# default without Redis: a worker's change could not reach another process's local memory.
+PAGE_CACHE_SECONDS = int(env("PAGE_CACHE_SECONDS", "600" if USE_REDIS else "0"))
 # Sessions live in the cache and are written through to the database, so a Redis restart
 # signs nobody out; while Redis is away they are read from the database (project.sessions).
 SESSION_ENGINE = "project.sessions"

@@ -179,12 +179,15 @@ def test_rejecting_and_suspending_need_a_note(staff, decide):
     assert _vendor_state(vendor) == before
 
 
-def test_suspended_vendors_products_disappear_from_the_shop(client, vendor_member, staff):
+def test_suspended_vendors_products_disappear_from_the_shop(
+    client, vendor_member, staff, django_capture_on_commit_callbacks
+):
     vendor = vendor_member.vendor_memberships.get().vendor
     product = factories.ProductFactory(vendor=vendor, name="Walnut Board")
     assert client.get(product.get_absolute_url()).status_code == 200
 
-    onboarding.suspend_vendor(vendor=vendor, acting_user=staff, note="Checks")
+    with django_capture_on_commit_callbacks(execute=True):
+        onboarding.suspend_vendor(vendor=vendor, acting_user=staff, note="Checks")
 
     assert client.get(product.get_absolute_url()).status_code == 404
     assert "Walnut Board" not in client.get(reverse("shop:product_list")).content.decode()

@@ -2,7 +2,10 @@
 another visitor's, and never older than the last change a service made."""
 
 import io
+import os
 import re
+import subprocess
+import sys
 from decimal import Decimal
 
 import pytest
@@ -327,3 +330,31 @@ def test_pages_are_rendered_when_the_cache_is_down(oak_board, settings):
     assert response.status_code == 200
     assert "Oak Board" in _text(response)
     assert response["X-Page-Cache"] == "miss"
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "seconds"), [("redis://127.0.0.1:6379/5", "600"), (None, "0")]
+)
+def test_page_cache_is_on_with_redis_and_off_in_the_embedded_shape(redis_url, seconds):
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("REDIS_URL", "REDIS_SENTINELS", "PAGE_CACHE_SECONDS")
+    }
+    if redis_url:
+        environment["REDIS_URL"] = redis_url
+    environment["DJANGO_SETTINGS_MODULE"] = "project.settings"
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from django.conf import settings; print(settings.PAGE_CACHE_SECONDS)",
+        ],
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert result.stdout.strip() == seconds
