@@ -2,7 +2,7 @@
 
 What is kept: the view's response (status 200, its headers and body) for a visitor who is
 nobody yet: not signed in, no cart, no message waiting, no session with anything in it.
-Everyone else gets the page rendered for them (and `Cache-Control: private, no-store`).
+Everyone else gets the page rendered for them (and `Cache-Control: no-store`).
 
 Per-request values never leave the request that made them. Before a page is stored, this
 request's CSP nonce and CSRF token are replaced in its body by placeholders; a hit puts the
@@ -75,7 +75,7 @@ def cache_anonymous_page(scopes: ScopesOf = lambda request, **kwargs: (CATALOGUE
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if settings.PAGE_CACHE_SECONDS <= 0 or not is_nobody(request):
                 response = view(request, *args, **kwargs)
-                patch_cache_control(response, private=True, no_store=True)
+                patch_cache_control(response, no_store=True)
                 return response
             return _serve(request, view, args, kwargs, [*scopes(request, **kwargs)])
 
