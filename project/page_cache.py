@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
@@ -46,8 +47,8 @@ CATALOGUE = "catalogue"
 NONCE_PLACEHOLDER = b"<page-cache:csp-nonce>"
 CSRF_PLACEHOLDER = b"<page-cache:csrf-token>"
 HIT_HEADER = "X-Page-Cache"
-# The session key that holds a guest cart (shop.selectors.cart.SESSION_CART_KEY).
-_MESSAGES_COOKIE = "messages"
+# Messages waiting in a cookie (the default message storage tries the cookie first).
+_MESSAGES_COOKIE = CookieStorage.cookie_name
 # A product's own version lives a day after its last bump; a missing one only means misses.
 PRODUCT_VERSION_SECONDS = 24 * 3600
 _MASKED_TOKEN = re.compile(
@@ -118,6 +119,8 @@ def _serve(
         if versions is not None and _storable(response):
             _store(page_key, _entry(request, response, versions))
         response[HIT_HEADER] = "miss"
+        if not _storable(response):
+            return response
     # The visitor's CSRF cookie may have just been made (a first visit): name its secret.
     _validate(response, _etag(page_key, versions, request.META.get("CSRF_COOKIE")))
     return response
