@@ -1,14 +1,24 @@
-"""Live-event benchmark: commit → websocket latency, and fan-out to 1,000 sockets.
+"""Live-event benchmark: websockets on a vendor's live feed, from commit to browser.
 
-Runs the production shape on the local PostgreSQL and Redis: a uvicorn process serving
-project.asgi (channels-redis) and one `manage.py run_dispatcher` (woken by NOTIFY). This
-process records events the way services do (a transaction that commits an outbox row) and
-times how long until the resulting HTML fragment arrives on connected websocket clients.
+Runs the production shape: uvicorn serving project.asgi (channels-redis) with `--workers`
+processes, one `manage.py run_dispatcher` (woken by NOTIFY), the local PostgreSQL and a
+private redis-server started for the run on a free port (so thousands of sockets never touch
+a shared Redis; stopped at the end). This process records events the way services do (a
+transaction that commits an outbox row) and times how long until the resulting HTML fragment
+arrives on every connected websocket client.
 
-    .venv/bin/python bench/events_bench.py [--events 200] [--clients 1000] [--rounds 5]
+  1. `--latency-clients` sockets (1,000) on one vendor's feed; `--events` events, each timed
+     from its commit to its arrival on every socket: p50/p99/max over all arrivals.
+  2. More sockets up to `--clients` (10,000): time to connect them all, failures, then
+     `--rounds` events timed from commit to arrival on every socket (p50/p99/max).
+  3. Redis connections per process (CLIENT LIST, each client's socket traced to its process
+     through /proc) and resident memory per websocket (the workers' RSS growth / sockets).
+
+    .venv/bin/python bench/events_bench.py [--clients 10000] [--latency-clients 1000]
+        [--events 50] [--rounds 3] [--workers 2] [--redis-maxclients 10000] [--json FILE]
 
 Uses BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/bazaar_bench_events,
-created and migrated if missing) and BENCH_REDIS_URL (default redis://127.0.0.1:6379/11).
+created and migrated if missing).
 """
 
 import argparse
@@ -18,11 +28,13 @@ import json
 import os
 import re
 import resource
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -31,28 +43,29 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bazaar_bench_events"
 )
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 ENV = {
     **os.environ,
     "DJANGO_SETTINGS_MODULE": "project.settings",
     "DATABASE_URL": DATABASE_URL,
-    "REDIS_URL": REDIS_URL,
     "CACHE_KEY_PREFIX": "bazaar-bench",
     "DJANGO_DEBUG": "0",
     "LOG_LEVEL": "WARNING",
     "EVENTS_EMBEDDED_DISPATCHER": "0",
     "DATABASE_POOL_MAX": "20",
 }
-os.environ.update(ENV)
+ENV.pop("REDIS_SENTINELS", None)
 sys.path.insert(0, str(BASE_DIR))
 
+from tests.fixtures import redis_clients  # noqa: E402 - from this checkout
+
 BENCH_PASSWORD = "x-bench-pw-1"  # noqa: S105 - throwaway accounts in a bench database
-SEQ = re.compile(r'id="order-status"[^>]*data-seq="(\d+)"')
+FILE_LIMIT = 65536
 
 
 def raise_file_limit() -> None:
+    """10,000 sockets need 10,000 descriptors in this process and across the workers."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, FILE_LIMIT)), hard))
 
 
 def ensure_database() -> None:
@@ -81,7 +94,7 @@ def free_port() -> int:
 
 
 def spawn(args: list[str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py
+    return subprocess.Popen(  # noqa: S603 - our own interpreter, manage.py, redis-server
         args,
         cwd=BASE_DIR,
         env=ENV,
@@ -99,14 +112,54 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
-def setup_data(order_count: int):
+def wait_for_port(port: int, process: subprocess.Popen, what: str, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise SystemExit(f"{what} did not start; see {log}")
+        time.sleep(0.1)
+
+
+def start_redis(workdir: Path, maxclients: int) -> tuple[subprocess.Popen, int]:
+    """A private redis-server: the bench's thousands of sockets never reach a shared one."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not installed (Debian: apt-get install redis-server)")
+    port = free_port()
+    log = workdir / "redis.log"
+    process = spawn(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
+         "--save", "", "--appendonly", "no", "--maxclients", str(maxclients)],
+        log,
+    )  # fmt: skip
+    wait_for_port(port, process, "redis-server", log)
+    return process, port
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def setup_data(sessions: int):
+    """A vendor with one paid order and a signed-in member: the order and `sessions` cookies
+    of the member's."""
     import django
 
     django.setup()
     from django.conf import settings
+    from django.contrib.sessions.backends.base import VALID_KEY_CHARS
+    from django.contrib.sessions.models import Session
     from django.test import Client
+    from django.utils.crypto import get_random_string
 
     from accounts.models import User
     from shop.models import Category, Order, OrderLine, Product, Vendor, VendorMembership
@@ -127,41 +180,45 @@ def setup_data(order_count: int):
         price=Decimal("10.00"),
         stock=1000,
     )
-    orders = []
-    for _ in range(order_count):
-        order = Order.objects.create(
-            customer=shopper,
-            total=Decimal("10.00"),
-            status="paid",
-            ship_name="Bench",
-            ship_line1="1 Bench Road",
-            ship_city="Berlin",
-            ship_postal_code="10115",
-            ship_country="DE",
+    order = Order.objects.create(
+        customer=shopper,
+        total=Decimal("10.00"),
+        status="paid",
+        ship_name="Bench",
+        ship_line1="1 Bench Road",
+        ship_city="Berlin",
+        ship_postal_code="10115",
+        ship_country="DE",
+    )
+    OrderLine.objects.create(
+        order=order,
+        vendor=vendor,
+        product=product,
+        product_name=product.name,
+        unit_price=product.price,
+        quantity=1,
+        line_total=product.price,
+    )
+    client = Client()
+    client.force_login(member)
+    signed_in = client.session
+    # Each socket its own browser: `sessions` copies of the member's session (the worst case
+    # for the per-message session check), left out of the cache as after a cold start.
+    rows = [
+        Session(
+            session_key=get_random_string(32, VALID_KEY_CHARS),
+            session_data=signed_in.encode(dict(signed_in.items())),
+            expire_date=signed_in.get_expiry_date(),
         )
-        OrderLine.objects.create(
-            order=order,
-            vendor=vendor,
-            product=product,
-            product_name=product.name,
-            unit_price=product.price,
-            quantity=1,
-            line_total=product.price,
-        )
-        orders.append(order)
-
-    def cookie(user) -> str:
-        client = Client()
-        client.force_login(user)
-        return (
-            f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
-        )
-
-    return orders, cookie(shopper), cookie(member)
+        for _ in range(sessions)
+    ]
+    Session.objects.bulk_create(rows, batch_size=1000)
+    return order, [f"{settings.SESSION_COOKIE_NAME}={row.session_key}" for row in rows]
 
 
-def record_captured(order) -> float:
-    """A service's transaction: record PaymentCaptured; returns the time of the commit."""
+def record_captured(order) -> tuple[float, int]:
+    """A service's transaction: record PaymentCaptured; the time of the commit and the
+    event's sequence (the order row it pushes carries it as data-seq)."""
     from django.db import transaction
 
     from project import events
@@ -182,155 +239,243 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "p50": round(statistics.median(values), 1) if values else float("nan"),
+        "p99": round(percentile(values, 0.99), 1) if values else float("nan"),
+        "max": round(max(values), 1) if values else float("nan"),
+    }
+
+
 async def connect(url: str, cookie: str, origin: str):
     from websockets.asyncio.client import connect as ws_connect
 
     return await ws_connect(
         url,
         additional_headers={"Cookie": cookie, "Origin": origin},
-        open_timeout=30,
+        open_timeout=60,
+        ping_interval=None,  # the server pings; answering is enough
         max_size=2**22,
     )
 
 
-async def measure_latency(base: str, origin: str, orders, cookie: str, count: int) -> list[float]:
-    sockets = [await connect(f"{base}/ws/orders/{o.pk}/", cookie, origin) for o in orders]
-    latencies = []
-    try:
-        for n in range(count + 10):
-            index = n % len(orders)
-            committed, sequence = await asyncio.to_thread(record_captured, orders[index])
-            while True:
-                message = await asyncio.wait_for(sockets[index].recv(), timeout=10)
-                match = SEQ.search(message)
-                if match and int(match.group(1)) == sequence:
-                    break
-            if n >= 10:  # the first ten warm up caches, pools and templates
-                latencies.append((time.perf_counter() - committed) * 1000)
-    finally:
-        for ws in sockets:
-            await ws.close()
-    return latencies
-
-
-async def measure_fanout(
-    base: str, origin: str, order, cookie: str, clients: int, rounds: int
-) -> tuple[float, list[float]]:
-    started = time.perf_counter()
-    sockets = []
-    for batch in range(0, clients, 100):
-        sockets += await asyncio.gather(
+async def connect_many(
+    url: str, cookies: list[str], origin: str, first: int, count: int
+) -> tuple[list, int]:
+    """Open `count` sockets, 100 handshakes at a time, socket n with cookie n: the open ones
+    and how many failed."""
+    opened, failed = [], 0
+    for batch in range(first, first + count, 100):
+        results = await asyncio.gather(
             *(
-                connect(f"{base}/ws/vendor/", cookie, origin)
-                for _ in range(batch, min(batch + 100, clients))
-            )
+                connect(url, cookies[n % len(cookies)], origin)
+                for n in range(batch, min(batch + 100, first + count))
+            ),
+            return_exceptions=True,
         )
+        for result in results:
+            if isinstance(result, BaseException):
+                failed += 1
+            else:
+                opened.append(result)
+    return opened, failed
+
+
+async def time_event(sockets: list, order, timeout: float) -> list[float]:
+    """Commit one event; the milliseconds until it reached each socket (those it reached)."""
+    pushed = re.compile(rf'id="order-row-{order.pk}" data-seq="(\d+)"')
+    arrivals: list[float] = []
+    sequence = asyncio.get_running_loop().create_future()
+
+    async def wait_one(ws) -> None:
+        while True:
+            match = pushed.search(await ws.recv())
+            if match and int(match.group(1)) == await sequence:
+                arrivals.append(time.perf_counter())
+                return
+
+    waiters = [asyncio.create_task(wait_one(ws)) for ws in sockets]
+    await asyncio.sleep(0.05)
+    committed, number = await asyncio.to_thread(record_captured, order)
+    sequence.set_result(number)
+    _, pending = await asyncio.wait(waiters, timeout=timeout)
+    for waiter in pending:
+        waiter.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)  # closed sockets: not reached
+    return [(arrival - committed) * 1000 for arrival in arrivals]
+
+
+async def run_bench(options, port: int, order, cookies: list[str], watch) -> dict:
+    base, origin = f"ws://127.0.0.1:{port}", f"http://127.0.0.1:{port}"
+    url = f"{base}/ws/vendor/"
+    figures: dict = {}
+    rss_before = watch.rss()
+
+    sockets, failed = await connect_many(url, cookies, origin, 0, options.latency_clients)
+    for _ in range(5):  # warm up pools, templates and caches
+        await time_event(sockets, order, timeout=10)
+    latencies: list[float] = []
+    missed = 0
+    for _ in range(options.events):
+        arrived = await time_event(sockets, order, timeout=10)
+        latencies += arrived
+        missed += len(sockets) - len(arrived)
+    figures["at_latency_clients"] = {
+        "sockets": len(sockets),
+        "failed_to_connect": failed,
+        "events": options.events,
+        "commit_to_browser_ms": summary(latencies),
+        "missed_arrivals": missed,
+        "redis_connections": watch.redis(),
+    }
+
+    started = time.perf_counter()
+    more, failed = await connect_many(
+        url, cookies, origin, len(sockets), options.clients - len(sockets)
+    )
+    sockets += more
     connect_seconds = time.perf_counter() - started
-    marker = f'id="order-row-{order.pk}"'
-    results = []
-    try:
-        for _ in range(rounds):
-            arrivals: list[float] = []
+    await asyncio.sleep(2)  # let the last handshakes' work settle before sampling
+    rss_after = watch.rss()
+    grown_kib = sum(rss_after.values()) - sum(rss_before.values())
+    rounds = []
+    for _ in range(options.rounds):
+        arrived = await time_event(sockets, order, timeout=30)
+        rounds.append({"reached": len(arrived), **summary(arrived)})
+        await asyncio.sleep(0.5)
+    figures["at_clients"] = {
+        "sockets": len(sockets),
+        "failed_to_connect": failed,
+        "connect_more_s": round(connect_seconds, 1),
+        "fanout_rounds": rounds,
+        "rss_kib_before": rss_before,
+        "rss_kib_after": rss_after,
+        "kib_per_socket": round(grown_kib / max(1, len(sockets)), 1),
+        "redis_connections": watch.redis(),
+    }
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    return figures
 
-            async def wait_one(ws, arrivals: list[float] = arrivals) -> None:
-                while True:
-                    message = await ws.recv()
-                    if marker in message:
-                        arrivals.append(time.perf_counter())
-                        return
 
-            waiters = [asyncio.create_task(wait_one(ws)) for ws in sockets]
-            await asyncio.sleep(0.2)
-            committed, _ = await asyncio.to_thread(record_captured, order)
-            await asyncio.wait_for(asyncio.gather(*waiters), timeout=60)
-            results.append((max(arrivals) - committed) * 1000)
-            await asyncio.sleep(0.5)
-    finally:
-        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
-    return connect_seconds, results
+class Watch:
+    """The server's processes: their RSS, and the Redis connections each holds."""
+
+    def __init__(self, server: subprocess.Popen, dispatcher: subprocess.Popen, redis_port: int):
+        self.server, self.dispatcher, self.redis_port = server, dispatcher, redis_port
+
+    def processes(self) -> dict[int, str]:
+        workers = [
+            pid
+            for pid in redis_clients.children(self.server.pid)
+            if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ] or [self.server.pid]
+        named = {pid: f"web-{n}" for n, pid in enumerate(sorted(workers), 1)}
+        if workers != [self.server.pid]:
+            named[self.server.pid] = "web-supervisor"
+        named[self.dispatcher.pid] = "dispatcher"
+        named[os.getpid()] = "bench"
+        return named
+
+    def rss(self) -> dict[str, int]:
+        return {
+            name: rss_kib(pid) for pid, name in self.processes().items() if name.startswith("web-")
+        }
+
+    def redis(self) -> dict[str, dict[str, int]]:
+        return {
+            name: dict(commands.most_common())
+            for name, commands in sorted(
+                redis_clients.connections_by_process(self.redis_port, self.processes()).items()
+            )
+        }
+
+
+def report(figures: dict, options) -> None:
+    small, big = figures["at_latency_clients"], figures["at_clients"]
+    latency = small["commit_to_browser_ms"]
+    print(
+        f"events: commit → browser at {small['sockets']} sockets on one vendor feed, "
+        f"{small['events']} events: p50 {latency['p50']} ms, p99 {latency['p99']} ms, "
+        f"max {latency['max']} ms ({small['missed_arrivals']} arrivals missed)"
+    )
+    print(
+        f"events: {big['sockets']} sockets open ({big['failed_to_connect']} failed), the last "
+        f"{options.clients - small['sockets']} connected in {big['connect_more_s']} s"
+    )
+    for n, fan in enumerate(big["fanout_rounds"], 1):
+        print(
+            f"events: fan-out {n} to {big['sockets']}: reached {fan['reached']}, commit → browser "
+            f"p50 {fan['p50']} ms, p99 {fan['p99']} ms, max {fan['max']} ms"
+        )
+    print(
+        f"events: memory {big['kib_per_socket']} KiB per websocket "
+        f"(workers' RSS {big['rss_kib_before']} → {big['rss_kib_after']} KiB)"
+    )
+    for label, entry in (
+        ("at " + str(small["sockets"]), small),
+        ("at " + str(big["sockets"]), big),
+    ):
+        per_process = {
+            name: sum(commands.values()) for name, commands in entry["redis_connections"].items()
+        }
+        print(f"events: Redis connections per process {label} sockets: {per_process}")
+        print(f"        by last command: {entry['redis_connections']}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=200)
-    parser.add_argument("--clients", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--clients", type=int, default=10000)
+    parser.add_argument("--latency-clients", type=int, default=1000)
+    parser.add_argument("--events", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--redis-maxclients", type=int, default=10000)
+    parser.add_argument(
+        "--deflate",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="permessage-deflate on the sockets (compressing each message once per socket)",
+    )
+    parser.add_argument(
+        "--sessions", type=int, default=0, help="distinct sessions (default: one per socket)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     options = parser.parse_args()
 
     raise_file_limit()
-    ensure_database()
-    orders, shopper_cookie, vendor_cookie = setup_data(20)
-    port = free_port()
     logs = BASE_DIR / "var" / "bench"
     logs.mkdir(parents=True, exist_ok=True)
-    server = spawn(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "project.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--ws-max-queue",
-            "64",
-        ],
-        logs / "events-uvicorn.log",
-    )
-    dispatcher = spawn(
-        [sys.executable, "manage.py", "run_dispatcher", "--poll", "1"],
-        logs / "events-dispatcher.log",
-    )
+    workdir = Path(tempfile.mkdtemp(prefix="bazaar-events-bench-"))
+    redis_server, redis_port = start_redis(workdir, options.redis_maxclients)
+    ENV["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+    os.environ.update(ENV)
+    server = dispatcher = None
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("uvicorn did not start; see var/bench/events-uvicorn.log")
-            time.sleep(0.1)
-        time.sleep(1.0)  # the dispatcher's LISTEN
-        base, origin = f"ws://127.0.0.1:{port}", f"http://127.0.0.1:{port}"
-        latencies = asyncio.run(
-            measure_latency(base, origin, orders, shopper_cookie, options.events)
+        ensure_database()
+        order, cookies = setup_data(options.sessions or options.clients)
+        port = free_port()
+        ENV["SITE_URL"] = f"http://127.0.0.1:{port}"
+        server = spawn(
+            [sys.executable, "-m", "uvicorn", "project.asgi:application",
+             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+             "--workers", str(options.workers), "--backlog", "4096", "--ws-max-queue", "64",
+             "--ws-per-message-deflate", str(options.deflate).lower()],
+            logs / "events-uvicorn.log",
+        )  # fmt: skip
+        dispatcher = spawn(
+            [sys.executable, "manage.py", "run_dispatcher", "--poll", "1"],
+            logs / "events-dispatcher.log",
         )
-        connect_seconds, fanout = asyncio.run(
-            measure_fanout(base, origin, orders[0], vendor_cookie, options.clients, options.rounds)
-        )
+        wait_for_port(port, server, "uvicorn", logs / "events-uvicorn.log")
+        time.sleep(2.0)  # every worker up, the dispatcher's LISTEN
+        watch = Watch(server, dispatcher, redis_port)
+        figures = asyncio.run(run_bench(options, port, order, cookies, watch))
     finally:
-        stop(dispatcher)
-        stop(server)
-
-    figures = {
-        "commit_to_websocket_ms": {
-            "events": len(latencies),
-            "p50": round(statistics.median(latencies), 2),
-            "p99": round(percentile(latencies, 0.99), 2),
-            "max": round(max(latencies), 2),
-        },
-        "fanout": {
-            "clients": options.clients,
-            "connect_all_s": round(connect_seconds, 2),
-            "commit_to_last_client_ms": [round(value, 1) for value in fanout],
-            "median_ms": round(statistics.median(fanout), 1),
-        },
-    }
-    latency = figures["commit_to_websocket_ms"]
-    print(
-        f"events: commit → websocket over {latency['events']} events: "
-        f"p50 {latency['p50']} ms, p99 {latency['p99']} ms (max {latency['max']} ms)"
-    )
-    fan = figures["fanout"]
-    print(
-        f"events: fan-out to {fan['clients']} sockets on one vendor group: commit → last client "
-        f"median {fan['median_ms']} ms over {len(fanout)} rounds {fan['commit_to_last_client_ms']} "
-        f"(connecting all took {fan['connect_all_s']} s)"
-    )
+        for process in (dispatcher, server, redis_server):
+            if process is not None:
+                stop(process)
+        shutil.rmtree(workdir, ignore_errors=True)
+    report(figures, options)
     if options.json:
         options.json.write_text(json.dumps(figures, indent=2))
 

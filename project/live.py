@@ -10,6 +10,7 @@ delivers at most once; the outbox is the record, and pages re-fetch their state 
 import asyncio
 import logging
 import threading
+import weakref
 from typing import TYPE_CHECKING, cast
 
 from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
@@ -80,6 +81,59 @@ def _background_loop() -> asyncio.AbstractEventLoop:
             threading.Thread(target=loop.run_forever, name="live-publisher", daemon=True).start()
             _publisher_loop = loop
     return _publisher_loop
+
+
+class SessionChecks:
+    """The session reads of one event loop's sockets, coalesced. A message to a group wakes all
+    of this process's sockets in it at once; they ask together, in one thread hop and one cache
+    round trip (websockets.session_user_ids), and a session shared by several sockets is read
+    once. Every answer still comes from a read begun after the message arrived."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, asyncio.Future[int | None]] = {}
+        self._reader: asyncio.Task[None] | None = None
+
+    async def user_id(self, session_key: str) -> int | None:
+        future = self._waiting.get(session_key)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._waiting[session_key] = future
+            if self._reader is None:
+                self._reader = asyncio.create_task(self._read())
+        # A socket that closes while waiting must not cancel the answer for the others.
+        return await asyncio.shield(future)
+
+    async def _read(self) -> None:
+        try:
+            await asyncio.sleep(0)  # the other sockets woken by the same message join in
+            while self._waiting:
+                batch, self._waiting = self._waiting, {}
+                try:
+                    found = await websockets.session_user_ids(list(batch))
+                except Exception as exc:  # noqa: BLE001 - each waiting socket raises it
+                    for future in batch.values():
+                        if not future.done():
+                            future.set_exception(exc)
+                else:
+                    for key, future in batch.items():
+                        if not future.done():
+                            future.set_result(found[key])
+        finally:
+            self._reader = None
+
+
+_session_checks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SessionChecks]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def session_checks() -> SessionChecks:
+    """This event loop's SessionChecks (a server has one loop; tests start several)."""
+    loop = asyncio.get_running_loop()
+    checks = _session_checks.get(loop)
+    if checks is None:
+        checks = _session_checks[loop] = SessionChecks()
+    return checks
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -172,10 +226,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if self.user_id is None:  # already closed
             return False
         session_key = getattr(self.scope.get("session"), "session_key", None)
-        if (
-            self.user_id is not None
-            and await websockets.session_user_id(session_key) == self.user_id
-        ):
+        if session_key and await session_checks().user_id(session_key) == self.user_id:
             return True
         logger.info(
             "Closed websocket to %s: the session no longer signs in user %s",

@@ -8,6 +8,7 @@ the database; when it is back, they are cached again on first use.
 """
 
 import logging
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.sessions.backends import cached_db
@@ -47,6 +48,13 @@ class _CacheWhereAFailureIsAMiss:
             self._cache.delete(key)
         except Exception as exc:  # noqa: BLE001
             self._failed("delete", exc)
+
+    def get_many(self, keys):
+        try:
+            return self._cache.get_many(keys)
+        except Exception as exc:  # noqa: BLE001
+            self._failed("get_many", exc)
+            return {}
 
     def __contains__(self, key):
         try:
@@ -94,6 +102,22 @@ class SessionStore(cached_db.SessionStore):
             # cached_db would then write the same data to the cache a second time.
             return self.create()
         super().save(must_create)
+
+
+def load_many(session_keys: Iterable[str]) -> dict[str, SessionStore]:
+    """The stores of these sessions, read from the cache in one round trip; a session the
+    cache does not have is read from the database by its store on first use, as usual."""
+    stores = {key: SessionStore(key) for key in session_keys}
+    if not stores:
+        return stores
+    cache = next(iter(stores.values()))._cache
+    found = cache.get_many([store.cache_key for store in stores.values()])
+    for store in stores.values():
+        data = found.get(store.cache_key)
+        if data is not None:
+            # What Django's own load() would have read from the cache.
+            store._session_cache = data  # type: ignore[attr-defined]  # Django's, unstubbed
+    return stores
 
 
 def purge_expired_sessions(*, dry_run: bool = False) -> int:

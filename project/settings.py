@@ -227,14 +227,15 @@ USE_REDIS = bool(REDIS_URL or REDIS_SENTINELS)
 CACHE_KEY_PREFIX = env("CACHE_KEY_PREFIX", "bazaar")
 # A Redis that hangs must not hang a request or a worker's guard loop for long.
 _REDIS_TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 3}
-# Consumers wait in BZPOPMIN for 5 s at a time; redis-py's default 5 s socket timeout
-# would race it and kill idle websockets, so the channel layer allows longer reads.
-_CHANNEL_LAYER_READ_TIMEOUT = 30
 
 
 def redis_channel_layer(host: dict) -> dict:
+    """Redis Pub/Sub: each web process holds one subscribing connection (its sockets' channels
+    and the groups they joined) and one for publishing, and fans a group's message out to its
+    own sockets in memory; a socket costs Redis a subscription, never a connection or a key
+    (docs/performance-websockets.md)."""
     return {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {"hosts": [host], "prefix": CACHE_KEY_PREFIX},
     }
 
@@ -263,8 +264,7 @@ if REDIS_SENTINELS:
                 "master_name": REDIS_SENTINEL_SERVICE,
                 "sentinel_kwargs": _sentinel_kwargs,
                 **_redis_server,
-                "socket_connect_timeout": _REDIS_TIMEOUTS["socket_connect_timeout"],
-                "socket_timeout": _CHANNEL_LAYER_READ_TIMEOUT,
+                **_REDIS_TIMEOUTS,
             }
         )
     }
@@ -277,11 +277,7 @@ elif REDIS_URL:
             "OPTIONS": _REDIS_TIMEOUTS,
         }
     }
-    CHANNEL_LAYERS = {
-        "default": redis_channel_layer(
-            {"address": REDIS_URL, "socket_timeout": _CHANNEL_LAYER_READ_TIMEOUT}
-        )
-    }
+    CHANNEL_LAYERS = {"default": redis_channel_layer({"address": REDIS_URL, **_REDIS_TIMEOUTS})}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

@@ -7,19 +7,21 @@ connection, the refusal of unknown paths, and whether a socket's session still h
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from contextvars import ContextVar, Token
-from importlib import import_module
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib import auth
+from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest
+from django.utils.crypto import constant_time_compare
 
 from accounts import sessions as account_sessions
 from project import client_ip
+from project import sessions as project_sessions
 from project.request_context import (
     current_client_ip,
     current_request_id,
@@ -107,18 +109,36 @@ class Refuse(AsyncWebsocketConsumer):
 
 
 @database_sync_to_async
-def session_user_id(session_key: str | None) -> int | None:
-    """The id of the user the session signs in right now (None: signed out, expired, or
-    no longer valid, e.g. after a password change or "sign out everywhere"): Django's own
-    check on a fresh read of the session store, then the session's lifetimes
-    (accounts.sessions: absolute and idle, as the HTTP side enforces them)."""
-    if not session_key:
+def session_user_ids(session_keys: Collection[str]) -> dict[str, int | None]:
+    """For each session key, the id of the user the session signs in right now (None: signed
+    out, expired, or no longer valid, e.g. after a password change or "sign out everywhere"),
+    from a fresh read of the session store: all of them in one cache round trip. Django's own
+    check (auth.get_user) accepts a user once per call; that user's other sessions are accepted
+    only with the same backend and auth hash, and anything else goes through auth.get_user
+    again. Then each session's lifetimes (accounts.sessions: absolute and idle, as the HTTP
+    side enforces them)."""
+    stores = project_sessions.load_many(key for key in session_keys if key)
+    accepted: dict[tuple[Any, str], tuple[Any, str]] = {}  # (user id, backend) → user, hash
+    return {key: _signed_in_user_id(stores[key], accepted) if key else None for key in session_keys}
+
+
+def _signed_in_user_id(session: SessionBase, accepted: dict) -> int | None:
+    try:
+        identity = (session[auth.SESSION_KEY], session[auth.BACKEND_SESSION_KEY])
+    except KeyError:
         return None
-    request = HttpRequest()
-    request.session = session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    user = auth.get_user(request)
-    if not user.is_authenticated:
-        return None
+    known = accepted.get(identity)
+    if known is not None and constant_time_compare(
+        session.get(auth.HASH_SESSION_KEY) or "", known[1]
+    ):
+        user = known[0]
+    else:
+        request = HttpRequest()
+        request.session = session
+        user = auth.get_user(request)
+        if not user.is_authenticated:
+            return None
+        accepted[identity] = (user, user.get_session_auth_hash())
     lifetime = account_sessions.lifetime_for(user=user)
     now = time.time()
     signed_in_at = session.get(account_sessions.SIGNED_IN_AT_KEY, now)

@@ -176,7 +176,7 @@ def test_the_pods_settings_are_the_production_shape(pod_settings):
     assert pod_settings["database"] == "project.db.backends.postgresql"
     # Django's Redis cache with one pool per process, Sentinel-aware (project.redis_cache).
     assert pod_settings["cache"] == "project.redis_cache.RedisCache"
-    assert pod_settings["channel_layer"] == "channels_redis.core.RedisChannelLayer"
+    assert pod_settings["channel_layer"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
     # The dispatcher Deployment delivers events; the web pods must not.
     assert pod_settings["embedded_dispatcher"] is False
     assert pod_settings["mailer"] == "project.background.smtp.EmailBackend"
