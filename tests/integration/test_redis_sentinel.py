@@ -268,6 +268,9 @@ def test_the_shop_follows_a_redis_failover_without_a_restart(redis_sentinel, tmp
     assert page_blip <= LONGEST_ACCEPTABLE_BLIP
     assert 0 < cache_blip <= LONGEST_ACCEPTABLE_BLIP  # the primary did die under the cache
     assert new_connections <= 2
+    # The web process' one subscriber followed the failover for all its sockets: no socket's
+    # consumer failed with it (uvicorn would log an ASGI exception per open socket).
+    assert "Exception in ASGI application" not in (tmp_path / "uvicorn.log").read_text()
     assert '<p class="order-headline"><span class="pill pill-shipped">Shipped</span>' in shipped
     # The session was in the replica before it was promoted: served from Redis, not only
     # from the database's copy.

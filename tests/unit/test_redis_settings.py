@@ -72,7 +72,7 @@ def test_sentinels_configure_the_cache_and_the_channel_layer():
             ("sentinel_kwargs", sentinel_kwargs),
             ("sentinels", [("10.0.0.1", 26379), ("10.0.0.2", 26379)]),
             ("socket_connect_timeout", 2),
-            ("socket_timeout", 30),
+            ("socket_timeout", 3),
         ]
     )
 
