@@ -208,6 +208,16 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None) -> None:
         return None
 
+    async def dispatch(self, message: dict) -> None:
+        # Channels runs close_old_connections before every handler, in a hop to the one sync
+        # thread: per socket and message, that serialises a fan-out to thousands of sockets. A
+        # fragment touches the database only inside SessionChecks' one hop per batch, which
+        # closes stale connections itself (database_sync_to_async).
+        if message["type"] == MESSAGE_TYPE:
+            await self.live_fragment(message)
+        else:
+            await super().dispatch(message)
+
     async def live_fragment(self, message: dict) -> None:
         if not await self._still_signed_in():
             return
