@@ -42,9 +42,14 @@ dispatcher: migrate
 # The suite runs under coverage of the app packages, the processes it starts included
 # ([tool.coverage] in pyproject.toml); the whole suite fails below the floor set there
 # (fail_under). A run of some tests (PYTEST_ARGS=...) only reports its figure.
+# PYTEST_WORKERS pytest-xdist workers share the tests file by file (the suite mostly waits on
+# the processes and browsers it starts); each has its own test database and Redis database
+# (tests/settings.py), so REDIS_URL's number up to number + PYTEST_WORKERS - 1 are used.
+PYTEST_WORKERS ?= 3
 test: install
 	@$(VENV)/bin/coverage erase
-	@scripts/with-test-services.sh $(VENV)/bin/coverage run -m pytest --durations=25 $(PYTEST_ARGS)
+	@scripts/with-test-services.sh $(VENV)/bin/coverage run -m pytest \
+		-n $(PYTEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 	@$(VENV)/bin/coverage combine --quiet
 	@mkdir -p var
 	@$(VENV)/bin/coverage report $(if $(PYTEST_ARGS),--fail-under=0) > var/coverage.txt \

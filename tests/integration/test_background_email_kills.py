@@ -72,6 +72,9 @@ def waiting_for_the_sentemail_table() -> bool:
         [(waiting,)] = observer.execute(
             "SELECT count(*) FROM pg_locks JOIN pg_class ON pg_class.oid = pg_locks.relation"
             " WHERE pg_class.relname = 'background_sentemail' AND NOT pg_locks.granted"
+            # pg_locks lists every database's locks: this test database's only.
+            " AND pg_locks.database ="
+            " (SELECT oid FROM pg_database WHERE datname = current_database())"
         ).fetchall()
     return waiting > 0
 

@@ -151,6 +151,9 @@ def test_an_expired_invitation_is_refused(vendor, owner):
         signing.dumps({"invitation": 1}, salt="another-salt"),
         signing.dumps({"user": 1}, salt="vendor-invitation"),
     ],
+    # Stable ids: a signed token carries its signing time, and pytest-xdist's workers must
+    # collect the same test names.
+    ids=["garbage", "another-salt", "not-an-invitation"],
 )
 def test_a_tampered_invitation_is_refused(vendor, owner, token):
     _invite(vendor, owner)
