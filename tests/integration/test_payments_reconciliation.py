@@ -351,6 +351,7 @@ def test_the_last_attempt_that_leaves_the_outcome_unknown_schedules_a_lookup_in_
 def test_a_lookup_that_meets_the_processor_unreachable_schedules_the_next_one_with_backoff(
     order, unknown_for, next_in, django_capture_on_commit_callbacks
 ):
+    began = time.monotonic()
     payment = unknown_outcome(
         order,
         unknown_for=unknown_for,
@@ -359,11 +360,13 @@ def test_a_lookup_that_meets_the_processor_unreachable_schedules_the_next_one_wi
     Gateway.set_outage()
 
     payment = payment_services.reconcile_payment(payment_id=payment.pk, scheduled_at_attempts=6)
+    # The outcome has been unknown for that much longer by now (seconds on a loaded machine).
+    took = time.monotonic() - began
 
     assert (payment.status, payment.attempts) == (PaymentStatus.PROCESSING, 7)
     assert payment.outcome_unknown_since is not None
     # As long again as it has been unknown: lookups 5, 10, 20, 40 s ... after, 5 min at most.
-    assert scheduled_lookups(payment) == [(pytest.approx(next_in, abs=0.5), 7)]
+    assert scheduled_lookups(payment) == [(pytest.approx(next_in, abs=0.5 + took), 7)]
 
 
 @pytest.mark.usefixtures("own_ledger", "deferring_backend")
@@ -658,10 +661,10 @@ def test_a_charge_made_just_before_its_worker_died_in_an_outage_is_never_failed_
     ledger,
     client,
 ):
-    # Each gateway call takes 1.5 s to the processor and 1.5 s back: time to kill the worker
-    # after the charge is made and before its reply arrives.
+    # Each gateway call takes 3 s to the processor and 3 s back: time to kill the worker
+    # after the charge is made and before its reply arrives, even on a loaded machine.
     clusters = q_workers.start(
-        "critical", "emails", SIMULATED_GATEWAY_LATENCY_MS="3000", PAYMENT_STUCK_AFTER_SECONDS="1"
+        "critical", "emails", SIMULATED_GATEWAY_LATENCY_MS="6000", PAYMENT_STUCK_AFTER_SECONDS="1"
     )
     shopper = factories.UserFactory(email="outage@example.com")
     order = place_order(shopper, (factories.ProductFactory(price=Decimal("21.25")), 2))
