@@ -226,7 +226,9 @@ def test_the_shop_follows_a_redis_failover_without_a_restart(redis_sentinel, tmp
             wait_for(cache_answers_again_for_a_second, timeout=15)
 
         # One pool per process, not a connection per request: twenty more pages open next to
-        # no new connection to the new primary.
+        # no new connection to the new primary. A few may open in that window all the same: the
+        # pool's for commands run at once (the page and readiness pollers run beside) and the
+        # channel layer's subscriber and publisher, which reconnect on their own schedule.
         probe = new_primary.client()
         connections_before = probe.info("stats")["total_connections_received"]
         answers = [browser.request("/readyz") for _ in range(20)]
@@ -267,7 +269,7 @@ def test_the_shop_follows_a_redis_failover_without_a_restart(redis_sentinel, tmp
     assert not any(signed_out(answer) for _, answer in order_page.answers)
     assert page_blip <= LONGEST_ACCEPTABLE_BLIP
     assert 0 < cache_blip <= LONGEST_ACCEPTABLE_BLIP  # the primary did die under the cache
-    assert new_connections <= 2
+    assert new_connections <= 5  # of 20 requests
     # The web process' one subscriber followed the failover for all its sockets: no socket's
     # consumer failed with it (uvicorn would log an ASGI exception per open socket).
     assert "Exception in ASGI application" not in (tmp_path / "uvicorn.log").read_text()
