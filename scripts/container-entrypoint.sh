@@ -25,9 +25,10 @@ case "$role" in
     # The same flags as `make run` (scripts/run.sh): the client address is Bazaar's to
     # decide (TRUSTED_PROXIES), and its own JSON access line replaces uvicorn's, which
     # would log verification and reset links in full. Open websockets get 20 s to close
-    # on SIGTERM, within the pod's termination grace period.
+    # on SIGTERM, within the pod's termination grace period. No permessage-deflate: it costs a
+    # compressor per socket and a compression per socket per message.
     exec python -m uvicorn project.asgi:application --host 0.0.0.0 --port 8000 \
-      --log-level warning --no-proxy-headers --no-access-log \
+      --log-level warning --no-proxy-headers --no-access-log --ws-per-message-deflate false \
       --timeout-graceful-shutdown 20 "$@"
     ;;
   worker)

@@ -66,8 +66,11 @@ done
 # --no-proxy-headers: the client address is Bazaar's to decide (TRUSTED_PROXIES), not uvicorn's.
 # --no-access-log: uvicorn's plain-text access log records full URLs (verification and reset
 # links); Bazaar writes its own JSON access line per request, with such tokens masked.
+# --ws-per-message-deflate false: uvicorn would compress every live fragment once per socket
+# and keep a compressor per socket (about 50 KiB each; docs/performance-websockets.md).
 supervise web /dev/stdout "$py" -m uvicorn project.asgi:application \
-  --host "$host" --port "$port" --log-level warning --no-proxy-headers --no-access-log &
+  --host "$host" --port "$port" --log-level warning --no-proxy-headers --no-access-log \
+  --ws-per-message-deflate false &
 loops[web]=$!
 
 # Without EMAIL_HOST every email is a file (project.background.mail_files): say where.
