@@ -82,6 +82,11 @@ class NoEchoInput(forms.TextInput):
 
 
 class CardForm(forms.Form):
+    # The total the review page showed (and the button named): the order is refused, rather
+    # than charged differently, if prices moved since. Optional for clients without it.
+    reviewed_total = forms.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, required=False, widget=forms.HiddenInput
+    )
     card_number = forms.CharField(
         label="Card number",
         max_length=23,

@@ -22,8 +22,9 @@ from shop.models import (
 )
 from shop.services import payments as payment_services
 from shop.services.cart import NotEnoughStock, ProductUnavailable
+from shop.templatetags.money import money
 
-__all__ = ["EmptyCart", "NotEnoughStock", "ProductUnavailable", "place_order"]
+__all__ = ["EmptyCart", "NotEnoughStock", "PricesChanged", "ProductUnavailable", "place_order"]
 
 CENT = Decimal("0.01")
 
@@ -32,8 +33,23 @@ class EmptyCart(DomainError):
     code = "empty_cart"
 
 
+class PricesChanged(DomainError):
+    code = "prices_changed"
+
+    def __init__(self, total: Decimal) -> None:
+        super().__init__(
+            f"Prices in your cart changed since you reviewed your order: the total is now "
+            f"{money(total)}. Nothing was ordered or charged; check your cart and order again."
+        )
+
+
 def place_order(
-    *, customer: User, cart: Cart | None, address: Address, card_token: CardToken | None = None
+    *,
+    customer: User,
+    cart: Cart | None,
+    address: Address,
+    card_token: CardToken | None = None,
+    reviewed_total: Decimal | None = None,
 ) -> Order:
     """Create a pending-payment order from the cart and empty it, in one transaction; with a
     `card_token`, its payment too (pending, its charge enqueued when the order commits).
@@ -43,7 +59,9 @@ def place_order(
     only then locks the product rows, in id order (concurrent checkouts never deadlock), to
     check and decrement their stock (a SALE stock adjustment per line), so a popular product
     stays locked for a few statements, not the whole checkout. Raises EmptyCart (also for no
-    cart at all), ProductUnavailable or NotEnoughStock and then changes nothing.
+    cart at all), ProductUnavailable, NotEnoughStock, or PricesChanged when `reviewed_total`
+    (what the shopper agreed to) is not the total at the prices under the lock, and then
+    changes nothing.
     """
     if cart is None:
         raise EmptyCart("Your cart is empty.")
@@ -68,9 +86,12 @@ def place_order(
             )
             for item in items
         ]
+        total = sum((line.line_total for line in lines), Decimal("0.00"))
+        if reviewed_total is not None and total != reviewed_total:
+            raise PricesChanged(total)
         order = Order.objects.create(
             customer=customer,
-            total=sum((line.line_total for line in lines), Decimal("0.00")),
+            total=total,
             currency=settings.PAYMENT_CURRENCY,
             ship_name=address.full_name,
             ship_line1=address.line1,
@@ -110,8 +131,8 @@ def _check_available(product: Product, quantity: int) -> None:
 
 
 def _take_stock(items: list[CartItem], *, note: str) -> None:
-    """Lock the items' product rows in id order, check them again (they may have sold out or
-    been withdrawn since the unlocked read) and decrement their stock: one UPDATE, one INSERT
+    """Lock the items' product rows in id order, check them again (they may have sold out, been
+    withdrawn or repriced since the unlocked read) and decrement their stock: one UPDATE, one INSERT
     of stock adjustments, whatever the number of lines. The locks last until the commit."""
     wanted = {item.product_id: item.quantity for item in items}
     products = list(
@@ -122,6 +143,12 @@ def _take_stock(items: list[CartItem], *, note: str) -> None:
     )
     if len(products) != len(wanted):
         raise ProductUnavailable("A product in your cart is no longer available.")
+    # The lines were priced from the unlocked read: a price changed since is refused too.
+    priced_at = {item.product_id: item.product.price for item in items}
+    if any(product.price != priced_at[product.pk] for product in products):
+        raise PricesChanged(
+            sum(((p.price * wanted[p.pk]).quantize(CENT) for p in products), Decimal("0.00"))
+        )
     for product in products:
         _check_available(product, wanted[product.pk])
         # The row is locked, so its stock as read minus what this order takes is exact.

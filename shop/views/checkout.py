@@ -93,6 +93,7 @@ def checkout_review(request: AuthenticatedRequest) -> HttpResponse:
                     cart=cart_selectors.get_cart(request=request),
                     address=address,
                     card_token=token,
+                    reviewed_total=form.cleaned_data["reviewed_total"],
                 )
             except DomainError as exc:
                 messages.error(request, exc.message)

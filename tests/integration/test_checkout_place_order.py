@@ -1,8 +1,9 @@
 import threading
+import time
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from project.events.models import OutboxEvent
 from shop.models import (
@@ -204,3 +205,66 @@ def test_stock_adjustments_record_the_sale_and_the_stock_left(shopper, cart, add
         mug.vendor_id,
     )
     assert sale.note == f"Order {order.number}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_price_changed_while_the_order_waits_for_the_product_lock_is_refused():
+    """The lines are priced before the product rows are locked; a vendor's repricing that
+    commits while the checkout waits for the lock is caught under it, and nothing is kept."""
+    product = factories.ProductFactory(name="Kettle", price=Decimal("30.00"), stock=5)
+    user, cart, address = buyer_of(product)
+    repriced, may_commit = threading.Event(), threading.Event()
+    outcome: list = []
+
+    def reprice():
+        try:
+            with transaction.atomic():
+                Product.objects.select_for_update().filter(pk=product.pk).update(
+                    price=Decimal("35.00")
+                )
+                repriced.set()
+                may_commit.wait(timeout=20)
+        finally:
+            connection.close()
+
+    def buy():
+        try:
+            checkout_services.place_order(
+                customer=user, cart=cart, address=address, reviewed_total=Decimal("30.00")
+            )
+            outcome.append("placed")
+        except checkout_services.PricesChanged as exc:
+            outcome.append(exc.message)
+        finally:
+            connection.close()
+
+    vendor = threading.Thread(target=reprice)
+    vendor.start()
+    assert repriced.wait(timeout=10)
+    buyer = threading.Thread(target=buy)
+    buyer.start()
+    try:
+        # Let the vendor commit only once the checkout waits for the product row's lock.
+        for _ in range(200):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+                if cursor.fetchone()[0]:
+                    break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the checkout never waited for the product's lock")
+    finally:
+        may_commit.set()
+        vendor.join(timeout=20)
+        buyer.join(timeout=20)
+
+    assert outcome == [
+        "Prices in your cart changed since you reviewed your order: the total is now €35.00. "
+        "Nothing was ordered or charged; check your cart and order again."
+    ]
+    assert not Order.objects.exists()
+    assert Product.objects.get(pk=product.pk).stock == 5
+    assert CartItem.objects.filter(cart=cart).count() == 1

@@ -319,6 +319,39 @@ def test_stock_gone_at_payment_time_goes_back_to_cart(buyer, shopper, product):
     assert not Order.objects.exists()
 
 
+def reviewed_total_on(page) -> str:
+    match = re.search(r'name="reviewed_total" value="([^"]+)"', page.text)
+    assert match, "the review form carries the total it shows"
+    return match.group(1)
+
+
+def test_a_price_changed_after_the_review_is_refused_not_charged(buyer, shopper, product):
+    review = buyer.get(REVIEW_URL)
+    assert "Place order and pay €60.00" in review.text
+    shown = reviewed_total_on(review)
+    Product.objects.filter(pk=product.pk).update(price=Decimal("35.00"))
+
+    response = buyer.post(REVIEW_URL, card("4242424242424242", reviewed_total=shown), follow=True)
+
+    assert response.redirect_chain == [(reverse("shop:cart"), 302)]
+    assert "Prices in your cart changed since you reviewed your order" in response.text
+    assert "the total is now €70.00" in response.text
+    assert not Order.objects.exists()
+    assert not Payment.objects.exists()
+    assert Product.objects.get(pk=product.pk).stock == 5
+    assert CartItem.objects.get(cart__user=shopper).quantity == 2
+
+
+def test_the_total_reviewed_is_the_total_ordered(buyer, product):
+    shown = reviewed_total_on(buyer.get(REVIEW_URL))
+
+    response = buyer.post(REVIEW_URL, card("4242424242424242", reviewed_total=shown))
+
+    order = Order.objects.get()
+    assert response.status_code == 302
+    assert order.total == Decimal("60.00") == Decimal(shown)
+
+
 def test_card_number_and_cvc_never_reach_the_database_or_logs(
     buyer, shopper, caplog, django_capture_on_commit_callbacks
 ):
