@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
 from accounts.models import User
 from project.errors import DomainError
@@ -54,6 +55,13 @@ def _lock(cart: Cart) -> None:
     Cart.objects.select_for_update().filter(pk=cart.pk).first()
 
 
+def _touch(cart: Cart) -> None:
+    """Mark the cart as changed now: the UPDATE also locks its row until the transaction ends
+    (what _lock does, and the write of updated_at, in one statement)."""
+    cart.updated_at = timezone.now()
+    Cart.objects.filter(pk=cart.pk).update(updated_at=cart.updated_at)
+
+
 def get_or_create_cart(*, request: HttpRequest) -> tuple[Cart, bool]:
     """The visitor's cart, created on first write (never on a GET): (cart, created)."""
     if request.user.is_authenticated:
@@ -71,9 +79,19 @@ def add_to_cart(*, cart: Cart, product_id: int, quantity: int) -> CartItem:
     if quantity < 1:
         raise InvalidQuantity("Quantity must be at least 1.")
     with transaction.atomic():
-        _lock(cart)
-        product = _visible_product(product_id)
-        item = CartItem.objects.filter(cart=cart, product=product).first()
+        _touch(cart)
+        # A line already there brings its (visible) product in the same query.
+        item = (
+            CartItem.objects.select_related("product__vendor")
+            .filter(
+                cart=cart,
+                product_id=product_id,
+                product__is_active=True,
+                product__vendor__status=VendorStatus.APPROVED,
+            )
+            .first()
+        )
+        product = item.product if item is not None else _visible_product(product_id)
         in_cart = item.quantity if item else 0
         _check_quantity(product=product, quantity=in_cart + quantity, in_cart=in_cart)
         if item is None:
@@ -81,7 +99,6 @@ def add_to_cart(*, cart: Cart, product_id: int, quantity: int) -> CartItem:
         else:
             item.quantity = in_cart + quantity
             item.save(update_fields=["quantity"])
-        cart.save(update_fields=["updated_at"])
     item.product = product
     return item
 

@@ -80,7 +80,12 @@ def remove_cart_item(request: HtmxRequest, product_id: int) -> HttpResponse:
 
 
 def _write_creating_cart(request: HttpRequest, write: Callable[..., CartItem]) -> CartItem:
-    """Run a cart write, creating the visitor's cart first; a failed write leaves no cart."""
+    """Run a cart write on the visitor's cart, creating it first when there is none; a failed
+    write then leaves no cart. An existing cart needs no transaction around the service's own
+    (no savepoint)."""
+    cart = cart_selectors.get_cart(request=request)
+    if cart is not None:
+        return write(cart)
     created = False
     try:
         with transaction.atomic():

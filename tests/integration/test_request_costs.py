@@ -218,3 +218,33 @@ def test_cart_pages_and_adding_keep_their_query_budget(
 
     assert added.status_code == cart.status_code == 200
     assert 'aria-label="4 items in cart"' in cart.text
+
+
+# Adding again to a line already in the cart (the common case) needs no transaction around
+# the service's own: the cart found, touched (and so locked), the line with its product, the
+# line written, the badge's count; signed in, the user too (ATOMIC_EXTRA: SAVEPOINT, RELEASE).
+ADD_AGAIN_BUDGETS = {"anonymous": 5 + 2, "signed-in": 6 + 2}
+
+
+@pytest.mark.parametrize("who", ["anonymous", "signed-in"])
+def test_adding_to_a_line_already_in_the_cart_keeps_its_budget_and_its_checks(
+    catalogue, shopper, who, django_assert_max_num_queries
+):
+    browser = Client()
+    if who == "signed-in":
+        browser.force_login(shopper)
+    add = {"product_id": catalogue.pk, "quantity": 2}
+    browser.post(reverse("shop:cart_add"), add, headers={"HX-Request": "true"})
+
+    with django_assert_max_num_queries(ADD_AGAIN_BUDGETS[who]):
+        again = browser.post(reverse("shop:cart_add"), add, headers={"HX-Request": "true"})
+    too_many = browser.post(reverse("shop:cart_add"), add, headers={"HX-Request": "true"})
+
+    assert again.status_code == 200
+    assert f"Added 2 × {catalogue.name} to your cart." in again.text
+    assert 'id="cart-badge"' in again.text
+    assert 'hx-swap-oob="true"' in again.text
+    assert 'aria-label="4 items in cart"' in again.text
+    # Stock 5: a third add of 2 is refused and the line stays at 4.
+    assert "Only 5 left in stock. You already have 4 in your cart." in too_many.text
+    assert 'aria-label="4 items in cart"' in browser.get(reverse("shop:cart")).text
