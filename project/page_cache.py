@@ -19,6 +19,15 @@ Conditional GET: the ETag names the page, its versions and the visitor's CSRF se
 browser revalidates with If-None-Match and gets a 304 with no body while nothing it shows
 has changed. The 304 carries no CSP header: the browser keeps the stored page's, whose nonce
 its stored body carries.
+
+Everyone else (signed in, a cart, a message waiting) shares the same pages but for a few
+parts of their own: the header's account links and cart badge, the banner, the messages, the
+CSRF token. For them the cache keeps only what every visitor sees (the document's title and
+description and the page's <main> element, with the same placeholders and the same versions)
+and renders base.html around it for each request (templates/page_cache/shell.html): the
+visitor's own parts cost the user's row, the badge's count and a small template, not the
+page's queries and rendering. So nothing inside <main> of a cached view may depend on who is
+looking (the tests render it for two users and compare).
 """
 
 import functools
@@ -37,7 +46,9 @@ from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.middleware import csrf
 from django.middleware.csp import get_nonce
+from django.shortcuts import render
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
+from django.utils.safestring import mark_safe
 
 from shop.models.catalogue import LOW_STOCK_THRESHOLD
 
@@ -47,6 +58,7 @@ CATALOGUE = "catalogue"
 NONCE_PLACEHOLDER = b"<page-cache:csp-nonce>"
 CSRF_PLACEHOLDER = b"<page-cache:csrf-token>"
 HIT_HEADER = "X-Page-Cache"
+SHELL_TEMPLATE = "page_cache/shell.html"
 # Messages waiting in a cookie (the default message storage tries the cookie first).
 _MESSAGES_COOKIE = CookieStorage.cookie_name
 # A product's own version lives a day after its last bump; a missing one only means misses.
@@ -67,18 +79,24 @@ def product_scope(slug: str) -> str:
 # --- Reading ---------------------------------------------------------------------------
 
 
-def cache_anonymous_page(scopes: ScopesOf = lambda request, **kwargs: (CATALOGUE,)):
-    """Decorate a GET view whose page, for a visitor without a session's state, depends only on
-    the URL, the htmx headers and the data of `scopes(request, **view_kwargs)`."""
+def cache_catalogue_page(scopes: ScopesOf = lambda request, **kwargs: (CATALOGUE,)):
+    """Decorate a GET view whose page depends only on the URL, the htmx headers and the data of
+    `scopes(request, **view_kwargs)`, but for base.html's per-visitor parts outside <main>:
+    anonymous visitors without a state get the whole page from the cache, everyone else its
+    shared parts with their own rendered around them."""
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if settings.PAGE_CACHE_SECONDS <= 0 or not is_nobody(request):
+            if settings.PAGE_CACHE_SECONDS <= 0:
                 response = view(request, *args, **kwargs)
                 patch_cache_control(response, no_store=True)
                 return response
-            return _serve(request, view, args, kwargs, [*scopes(request, **kwargs)])
+            if is_nobody(request):
+                return _serve(request, view, args, kwargs, [*scopes(request, **kwargs)])
+            response = _serve_shared(request, view, args, kwargs, [*scopes(request, **kwargs)])
+            patch_cache_control(response, no_store=True)
+            return response
 
         return wrapped
 
@@ -102,10 +120,7 @@ def _serve(
     kwargs: dict,
     scopes: list[str],
 ) -> HttpResponse:
-    page_key = f"page:{_release()}:{_database()}:{_variant_digest(request)}"
-    version_keys = [_version_key(scope) for scope in scopes]
-    versions, entry = _read(version_keys, page_key)
-
+    page_key, versions, entry = _lookup(request, scopes, kind="")
     etag = _etag(page_key, versions, request.META.get("CSRF_COOKIE"))
     not_modified = _not_modified(request, etag)
     if not_modified is not None:
@@ -124,6 +139,87 @@ def _serve(
     # The visitor's CSRF cookie may have just been made (a first visit): name its secret.
     _validate(response, _etag(page_key, versions, request.META.get("CSRF_COOKIE")))
     return response
+
+
+def _serve_shared(
+    request: HttpRequest,
+    view: Callable[..., HttpResponse],
+    args: tuple,
+    kwargs: dict,
+    scopes: list[str],
+) -> HttpResponse:
+    """The page for a visitor with a state of their own: the shared parts from the cache (or
+    from this rendering, then kept), the visitor's own parts rendered around them."""
+    page_key, versions, entry = _lookup(request, scopes, kind="shared:")
+    if entry is not None and versions is not None and entry["versions"] == versions:
+        response = _from_shared_entry(request, entry)
+        response[HIT_HEADER] = "hit"
+        return response
+    response = view(request, *args, **kwargs)
+    if versions is not None and _storable(response):
+        shared = _shared_entry(request, response, versions)
+        if shared is not None:
+            _store(page_key, shared)
+    response[HIT_HEADER] = "miss"
+    return response
+
+
+# The parts of a full page that every visitor shares (base.html's blocks title_tag,
+# description_tag and main; templates/page_cache/shell.html puts them back).
+_SHARED_PARTS = {
+    "title": (b"<title>", b"</title>"),
+    "description": (b'<meta name="description" content="', b">"),
+    "main": (b'<main id="main"', b"</main>"),
+}
+
+
+def _shared_entry(request: HttpRequest, response: HttpResponse, versions: list[str]) -> dict | None:
+    """What every visitor sees of this response, with placeholders for the per-request values:
+    the title, description and <main> of a full page, or the whole of an htmx fragment (no
+    layout, so nothing of the visitor's). None: nothing to share (a page without <main>)."""
+    entry = _entry(request, response, versions)
+    content = entry["content"]
+    if b"<html" not in content:
+        if not getattr(request, "htmx", False) or request.headers.get("HX-Boosted"):
+            return None
+        return {**entry, "kind": "whole"}
+    parts = {}
+    for name, (start, end) in _SHARED_PARTS.items():
+        begin = content.find(start)
+        # The <main> element ends at the last </main>; the others at their first end.
+        finish = content.rfind(end) if name == "main" else content.find(end, begin)
+        if begin < 0 or finish < begin:
+            return None
+        parts[name] = content[begin : finish + len(end)].decode()
+    return {"versions": versions, "headers": entry["headers"], "kind": "parts", "parts": parts}
+
+
+def _from_shared_entry(request: HttpRequest, entry: dict) -> HttpResponse:
+    if entry["kind"] == "whole":
+        return _from_entry(request, entry)
+    parts = {
+        name: _restore(request, text.encode()).decode() for name, text in entry["parts"].items()
+    }
+    # The parts are this server's own rendering of the page, escaped when they were rendered.
+    context = {
+        # nosemgrep: bazaar-mark-safe-non-literal — our own rendered HTML, not input
+        f"shared_{name}": mark_safe(text)  # noqa: S308
+        for name, text in parts.items()
+    }
+    response = render(request, SHELL_TEMPLATE, context)
+    for name, value in entry["headers"]:
+        response[name] = value
+    return response
+
+
+def _lookup(
+    request: HttpRequest, scopes: list[str], *, kind: str
+) -> tuple[str, list[str] | None, dict | None]:
+    """This request's page key, its scopes' current versions and what is stored under the key
+    (`kind` keeps the anonymous pages and the shared parts apart)."""
+    page_key = f"page:{_release()}:{_database()}:{kind}{_variant_digest(request)}"
+    versions, entry = _read([_version_key(scope) for scope in scopes], page_key)
+    return page_key, versions, entry
 
 
 def _read(version_keys: list[str], page_key: str) -> tuple[list[str] | None, dict | None]:
@@ -179,16 +275,20 @@ def _entry(request: HttpRequest, response: HttpResponse, versions: list[str]) ->
 
 
 def _from_entry(request: HttpRequest, entry: dict) -> HttpResponse:
-    content = entry["content"]
+    response = HttpResponse(_restore(request, entry["content"]))
+    for name, value in entry["headers"]:
+        response[name] = value
+    return response
+
+
+def _restore(request: HttpRequest, content: bytes) -> bytes:
+    """Stored content with this request's nonce and CSRF token in place of the placeholders."""
     if NONCE_PLACEHOLDER in content:
         # Reading the nonce makes the CSP middleware name it in this response's header.
         content = content.replace(NONCE_PLACEHOLDER, str(get_nonce(request)).encode())
     if CSRF_PLACEHOLDER in content:
         content = content.replace(CSRF_PLACEHOLDER, csrf.get_token(request).encode())
-    response = HttpResponse(content)
-    for name, value in entry["headers"]:
-        response[name] = value
-    return response
+    return content
 
 
 def _validate(response: HttpResponse, etag: str | None) -> None:

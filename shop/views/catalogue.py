@@ -22,7 +22,7 @@ PRICE_PROBLEMS = "filter-price-problems"
 
 
 @require_safe
-@page_cache.cache_anonymous_page()
+@page_cache.cache_catalogue_page()
 def home(request: HttpRequest) -> HttpResponse:
     context = {
         "categories": catalogue_selectors.list_categories(),
@@ -33,14 +33,14 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-@page_cache.cache_anonymous_page()
+@page_cache.cache_catalogue_page()
 def product_list(request: HtmxRequest) -> HttpResponse:
     categories = list(catalogue_selectors.list_categories())
     return _listing(request, categories=categories, category=None)
 
 
 @require_safe
-@page_cache.cache_anonymous_page()
+@page_cache.cache_catalogue_page()
 def category_detail(request: HtmxRequest, slug: str) -> HttpResponse:
     categories = list(catalogue_selectors.list_categories())
     category = next((c for c in categories if c.slug == slug), None)
@@ -50,7 +50,7 @@ def category_detail(request: HtmxRequest, slug: str) -> HttpResponse:
 
 
 @require_safe
-@page_cache.cache_anonymous_page(
+@page_cache.cache_catalogue_page(
     lambda request, slug: (page_cache.CATALOGUE, page_cache.product_scope(slug))
 )
 def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
