@@ -104,20 +104,25 @@ def test_every_scrape_sums_the_requests_of_all_web_processes(two_worker_server, 
     url, metrics_dir = two_worker_server
     base = value(http_scrape(url), "bazaar_http_requests_total", route="healthz", **GET_OK)
 
-    for _ in range(40):
+    # Which process accepts a connection is the kernel's choice: on a busy machine one may
+    # take a long run of them, so ask until both have answered some (each keeps its own file).
+    sent = 0
+    while sent < 40 or (len(list(metrics_dir.glob("counter_*.db"))) < 2 and sent < 2000):
         assert _answers(url)
+        sent += 1
 
-    # Both worker processes answered some (each keeps its own file), and every scrape,
-    # whichever process answers it, reports all of them.
+    # Every scrape, whichever process answers it, reports the requests of both.
     assert len(list(metrics_dir.glob("counter_*.db"))) == 2
     for _ in range(4):
         samples = http_scrape(url)
-        assert value(samples, "bazaar_http_requests_total", route="healthz", **GET_OK) == base + 40
+        assert (
+            value(samples, "bazaar_http_requests_total", route="healthz", **GET_OK) == base + sent
+        )
         assert (
             value(
                 samples, "bazaar_http_request_duration_seconds_count", route="healthz", method="GET"
             )
-            == base + 40
+            == base + sent
         )
 
 
