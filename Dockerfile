@@ -49,6 +49,7 @@ COPY . .
 # BAZAAR_MODE=production). The variables production requires are stand-ins for this one
 # command: collectstatic reads neither the key nor the hosts, and nothing is sent.
 RUN BAZAAR_MODE=production SECRET_KEY=collectstatic-needs-no-real-key \
+    API_JWT_KEYS=build=collectstatic-signs-no-tokens-0123456789abcdefgh \
     ALLOWED_HOSTS=build.invalid EMAIL_HOST=build.invalid BAZAAR_VAR_DIR=/tmp/build-var \
     python manage.py collectstatic --no-input --verbosity 0 \
     && rm -rf /tmp/build-var

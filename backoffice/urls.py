@@ -2,6 +2,7 @@ from django.urls import path
 
 from backoffice.views import (
     activity,
+    api_keys,
     dashboard,
     live,
     onboarding,
@@ -10,6 +11,7 @@ from backoffice.views import (
     reports,
     stock,
     team,
+    webhooks,
 )
 
 app_name = "backoffice"
@@ -45,6 +47,17 @@ urlpatterns = [
     path("team/invitations/<int:pk>/revoke/", team.invitation_revoke, name="invitation_revoke"),
     # Activity: the shop's part of the audit log (owners)
     path("activity/", activity.activity_list, name="activity_list"),
+    # Webhooks to the shop's own systems (owners)
+    path("webhooks/", webhooks.webhook_list, name="webhook_list"),
+    path("webhooks/<int:pk>/rotate/", webhooks.webhook_rotate, name="webhook_rotate"),
+    path("webhooks/<int:pk>/toggle/", webhooks.webhook_toggle, name="webhook_toggle"),
+    path("webhooks/<int:pk>/delete/", webhooks.webhook_delete, name="webhook_delete"),
+    path("webhooks/<int:pk>/test/", webhooks.webhook_test, name="webhook_test"),
+    path("webhooks/deliveries/", webhooks.webhook_deliveries, name="webhook_deliveries"),
+    path("webhooks/deliveries/<int:pk>/retry/", webhooks.webhook_retry, name="webhook_retry"),
+    # API keys for the shop's integrations (owners)
+    path("api-keys/", api_keys.api_key_list, name="api_key_list"),
+    path("api-keys/<int:pk>/revoke/", api_keys.api_key_revoke, name="api_key_revoke"),
     # Becoming a vendor, joining a team (signed in, not yet a member)
     path("apply/", onboarding.apply, name="apply"),
     path("invitations/<str:token>/", onboarding.invitation_accept, name="invitation_accept"),

@@ -35,6 +35,7 @@ HANDLERS: dict[str, list[str]] = {
         "shop.handlers.publish_order_status",
         "backoffice.handlers.publish_vendor_order",
         "shop.handlers.send_order_emails",
+        "webhooks.handlers.deliver_order_paid",
     ],
     "PaymentFailed": [
         "shop.handlers.publish_order_status",
@@ -49,6 +50,7 @@ HANDLERS: dict[str, list[str]] = {
     "OrderCancelled": [
         "shop.handlers.publish_order_status",
         "backoffice.handlers.publish_vendor_order",
+        "webhooks.handlers.deliver_order_cancelled",
     ],
     "RefundIssued": [
         "shop.handlers.publish_order_status",

@@ -73,6 +73,23 @@ PURGES = {
             "project.sessions.purge_expired_sessions",
             "database rows of expired sessions",
         ),
+        Purge(
+            "idempotency",
+            "api.idempotency.purge_expired_records",
+            "API idempotency records (first answers kept for retries) claimed more than "
+            "API_IDEMPOTENCY_TTL_HOURS ago",
+        ),
+        Purge(
+            "webhooks",
+            "webhooks.services.purge_old_deliveries",
+            "webhook deliveries delivered or failed more than "
+            "PURGE_WEBHOOK_DELIVERIES_AFTER_DAYS ago; pending ones stay",
+        ),
+        Purge(
+            "api-refresh-tokens",
+            "api.services.sessions.purge_expired_refresh_tokens",
+            "the API's refresh-token rows expired more than a day ago (used, revoked or not)",
+        ),
     ]
 }
 

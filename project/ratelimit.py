@@ -125,11 +125,11 @@ def _count(name: str) -> tuple[int, int]:
     return int(count), max(0, math.ceil(deadline - time.time()))
 
 
-def hit(bucket: str, key: str, *, limit: int | None = None, window: int | None = None) -> int:
-    """Count one attempt; raise RateLimited if this makes more than `limit` in the window.
-
-    Returns the count so far (0 when the cache is unreachable and nothing was counted).
-    """
+def attempt(
+    bucket: str, key: str, *, limit: int | None = None, window: int | None = None
+) -> tuple[int, int, int] | None:
+    """Count one attempt without refusing it: (count so far, limit, seconds left in the
+    window), or None when the cache is unreachable and nothing was counted (logged)."""
     limit, window = _limits(bucket, limit, window)
     name = _cache_key(bucket, key)
     try:
@@ -139,7 +139,19 @@ def hit(bucket: str, key: str, *, limit: int | None = None, window: int | None =
             count, ttl = _local_hit(name, window)
     except Exception as exc:  # noqa: BLE001 - see the module docstring
         logger.warning("Rate limit %s not counted: cache unavailable (%s)", bucket, exc)
+        return None
+    return count, limit, ttl
+
+
+def hit(bucket: str, key: str, *, limit: int | None = None, window: int | None = None) -> int:
+    """Count one attempt; raise RateLimited if this makes more than `limit` in the window.
+
+    Returns the count so far (0 when the cache is unreachable and nothing was counted).
+    """
+    counted = attempt(bucket, key, limit=limit, window=window)
+    if counted is None:
         return 0
+    count, limit, ttl = counted
     if count > limit:
         raise RateLimited(ttl)
     return count

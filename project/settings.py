@@ -7,6 +7,7 @@ switches to the production shape; BAZAAR_MODE=production additionally turns on t
 security settings and refuses to start without SECRET_KEY and ALLOWED_HOSTS.
 """
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -79,6 +80,11 @@ INSTALLED_APPS = [
     "accounts",
     "shop",
     "backoffice",
+    # The JSON API (/api/v1/) and its docs pages' templates and assets.
+    "ninja",
+    "api",
+    # Webhooks to vendors' own systems (docs/webhooks.md).
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -693,6 +699,56 @@ if PRODUCTION:
         *([] if SECURE_HSTS_PRELOAD else ["security.W021"]),
     ]
 
+
+# --- JSON API (/api/v1/, docs/api.md) -------------------------------------------
+# JWT signing keys by id ("kid"): API_JWT_KEYS="2026-12=<secret>,2026-06=<older secret>".
+# New tokens are signed with API_JWT_ACTIVE_KID (default: the first listed); tokens signed
+# with any listed key are accepted until they expire, so a key is rotated by adding the new
+# one first and removing the old one a refresh lifetime later. Without the variable (the
+# embedded default) one key is derived from SECRET_KEY.
+def _jwt_keys(raw: str) -> dict[str, str]:
+    pairs = [item.split("=", 1) for item in raw.split(",") if item.strip()]
+    if any(len(pair) != 2 or not pair[0].strip() or len(pair[1].strip()) < 32 for pair in pairs):
+        raise ImproperlyConfigured("API_JWT_KEYS must be kid=secret pairs, each secret 32+ chars.")
+    return {kid.strip(): secret.strip() for kid, secret in pairs}
+
+
+def _strong_jwt_keys(keys: dict[str, str]) -> dict[str, str]:
+    # Production: random secrets of their own (not SECRET_KEY, not a placeholder).
+    for kid, secret in keys.items():
+        if len(secret) < 43 or len(set(secret)) < 16 or secret == SECRET_KEY:
+            raise ImproperlyConfigured(
+                f"API_JWT_KEYS: the key {kid!r} is weak; use 43+ random characters "
+                '(python -c "import secrets; print(secrets.token_urlsafe(32))").'
+            )
+    return keys
+
+
+if PRODUCTION:
+    API_JWT_KEYS = _strong_jwt_keys(_jwt_keys(required("API_JWT_KEYS")))
+else:
+    API_JWT_KEYS = _jwt_keys(env("API_JWT_KEYS")) or {
+        "default": hashlib.sha256(f"bazaar.api.jwt:{SECRET_KEY}".encode()).hexdigest()
+    }
+API_JWT_ACTIVE_KID = env("API_JWT_ACTIVE_KID") or next(iter(API_JWT_KEYS))
+if API_JWT_ACTIVE_KID not in API_JWT_KEYS:
+    raise ImproperlyConfigured("API_JWT_ACTIVE_KID must name one of API_JWT_KEYS.")
+API_ACCESS_TOKEN_SECONDS = int(env("API_ACCESS_TOKEN_SECONDS", "900"))
+API_REFRESH_TOKEN_SECONDS = int(env("API_REFRESH_TOKEN_SECONDS", str(7 * 24 * 3600)))
+# Idempotency-Key (api.idempotency): answers are kept this long for retries; a claim older
+# than API_IDEMPOTENCY_CLAIM_SECONDS with no answer belongs to a dead process and is taken over.
+API_IDEMPOTENCY_TTL_HOURS = float(env("API_IDEMPOTENCY_TTL_HOURS", "24"))
+API_IDEMPOTENCY_CLAIM_SECONDS = int(env("API_IDEMPOTENCY_CLAIM_SECONDS", "60"))
+# API requests per signed-in caller (a person's tokens, or one API key) and per client address
+# for anonymous calls (api.ratelimits); RATE_LIMIT_API_PRINCIPAL="600/60" overrides.
+RATE_LIMITS["api_principal"] = rate_limit("api_principal", 600, 60)
+RATE_LIMITS["api_address"] = rate_limit("api_address", 120, 60)
+# The interactive docs (/api/v1/docs) and the OpenAPI document: public, or staff only. On by
+# default outside production; production serves them to signed-in staff unless set.
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", not PRODUCTION)
+# The cache holding the access-token revocation list (api.revocation): Redis in production.
+API_REVOCATION_CACHE = env("API_REVOCATION_CACHE", "default")
+
 # --- Logging ----------------------------------------------------------------
 LOGGING = {
     "version": 1,
@@ -709,3 +765,16 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Webhooks to vendors' systems (docs/webhooks.md) ------------------------------------
+# Endpoint URLs must be https in production; private, loopback and link-local addresses are
+# refused there (a vendor must not make Bazaar call into its own network).
+WEBHOOKS_REQUIRE_HTTPS = env_bool("WEBHOOKS_REQUIRE_HTTPS", PRODUCTION)
+WEBHOOKS_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOKS_ALLOW_PRIVATE_ADDRESSES", not PRODUCTION)
+WEBHOOKS_TIMEOUT_SECONDS = float(env("WEBHOOKS_TIMEOUT_SECONDS", "5"))
+WEBHOOKS_MAX_ATTEMPTS = int(env("WEBHOOKS_MAX_ATTEMPTS", "8"))
+# Attempt n failed: wait base * 4**(n-1), capped, +/- jitter (1, 4, 16, 64 min, 4 h, 17 h, 24 h).
+WEBHOOKS_RETRY_BASE_SECONDS = float(env("WEBHOOKS_RETRY_BASE_SECONDS", "60"))
+WEBHOOKS_RETRY_MAX_SECONDS = float(env("WEBHOOKS_RETRY_MAX_SECONDS", str(24 * 3600)))
+WEBHOOKS_RETRY_JITTER = float(env("WEBHOOKS_RETRY_JITTER", "0.2"))
+PURGE_WEBHOOK_DELIVERIES_AFTER_DAYS = float(env("PURGE_WEBHOOK_DELIVERIES_AFTER_DAYS", "30"))

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from api.main import api
 from project import csp, error_pages, media, views
 
 # The shop-layout error pages, with a plain fallback (project.error_pages).
@@ -15,6 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("backoffice/", include("backoffice.urls")),
+    path("api/v1/", api.urls),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("csp-report/", csp.report, name="csp_report"),

@@ -48,6 +48,20 @@ def _fresh_page_cache():
     page_cache.bump([page_cache.CATALOGUE])
 
 
+def pytest_collection_modifyitems(items):
+    """Browser tests are marked `browser` and run last. pytest-playwright's sync API leaves
+    its event loop marked as running in the process's main thread for the rest of the
+    session, which changes how every later test runs there: Django's test client refuses to
+    call an async view (the JSON API) inside a running loop, and database connections live in
+    per-context storage instead of the thread's. A single process runs them last; `make test`
+    runs them in a pytest run of their own (pytest-xdist hands out the largest files first,
+    whatever the order here)."""
+    for item in items:
+        if "page" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture
 def shopper(db):
     return factories.UserFactory(email="shopper@example.com", full_name="Sam Shopper")

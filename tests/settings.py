@@ -7,7 +7,7 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bazaar
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
 os.environ.setdefault("CACHE_KEY_PREFIX", "bazaar-test")
 
-REDIS_DATABASES = 16  # a Redis server's default `databases`
+REDIS_DATABASES = int(os.environ.get("REDIS_DATABASES", "16"))  # the server's `databases`
 
 
 def worker_redis_url(url: str, worker: int) -> str:

@@ -15,7 +15,9 @@ AREAS = {
     "order": "Orders",
     "refund": "Refunds",
     "export": "Reports",
+    "webhook": "Webhooks",
     "admin": "Staff changes",
+    "api": "API keys",
 }
 
 

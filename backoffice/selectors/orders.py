@@ -146,3 +146,23 @@ def access_vendor_line(*, order: VendorOrder, line_pk: int) -> OrderLine:
         if line.pk == line_pk:
             return line
     raise Http404("No such item on this order.")
+
+
+def list_vendor_orders_with_lines(
+    *,
+    vendor: Vendor,
+    status: str | None = None,
+    date_from: datetime.date | None = None,
+    date_to: datetime.date | None = None,
+) -> QuerySet[Order]:
+    """list_vendor_orders with this vendor's lines prefetched as `vendor_lines` (one more
+    query for a whole page): the API lists each order's part, not only its totals."""
+    return list_vendor_orders(
+        vendor=vendor, status=status, date_from=date_from, date_to=date_to
+    ).prefetch_related(
+        Prefetch(
+            "lines",
+            queryset=OrderLine.objects.filter(vendor=vendor).order_by("id"),
+            to_attr="vendor_lines",
+        )
+    )

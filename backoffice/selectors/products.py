@@ -63,3 +63,8 @@ def list_stock_adjustments(*, vendor: Vendor, product: Product) -> QuerySet[Stoc
 def list_categories() -> QuerySet[Category]:
     """Every category a product may be filed under, by name."""
     return Category.objects.order_by("name")
+
+
+def find_category(*, slug: str) -> Category | None:
+    """The category with this slug, if there is one."""
+    return Category.objects.filter(slug=slug).first()

@@ -290,6 +290,7 @@ def import_products(
                 product.is_active = row.active
                 if row.description is not None:
                     product.description = row.description
+                product.version += 1
                 product.save()
                 updated += 1
                 if stock_services.set_stock(

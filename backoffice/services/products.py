@@ -6,6 +6,7 @@ from typing import Literal
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -34,6 +35,16 @@ class ProductNotFound(ProductError):
 
 class InvalidProduct(ProductError):
     code = "invalid_product"
+
+
+class ProductChangedMeanwhile(ProductError):
+    """The product is no longer at the version the writer read (the API's If-Match)."""
+
+    code = "product_changed_meanwhile"
+
+    def __init__(self, message: str, *, current_version: int) -> None:
+        super().__init__(message)
+        self.current_version = current_version
 
 
 def _check(*, name: str, price: Decimal) -> None:
@@ -105,7 +116,7 @@ def create_product(
                 if image:
                     _make_thumbnails_after_commit(product)
                 if stock:
-                    stock_services.adjust_stock(
+                    adjustment = stock_services.adjust_stock(
                         product_id=product.pk,
                         vendor=vendor,
                         change=stock,
@@ -114,6 +125,7 @@ def create_product(
                         acting_user=acting_user,
                     )
                     product.stock = stock
+                    product.version = adjustment.product.version
                 return product
         except IntegrityError:
             if slug or attempt == SLUG_ATTEMPTS - 1:
@@ -134,21 +146,30 @@ def update_product(
     description: str = "",
     is_active: bool = True,
     image: UploadedFile | Literal[False] | None = None,
+    expected_version: int | None = None,
 ) -> Product:
     """Edit one of `vendor`'s products; the slug (its public address) stays the same.
 
     `image`: a new upload replaces it, False removes it, None keeps it. Stock is not
-    edited here: it changes through the stock service, with a reason.
+    edited here: it changes through the stock service, with a reason. With
+    `expected_version` (what the writer read), a product changed meanwhile is refused
+    (ProductChangedMeanwhile), checked under the row lock.
     """
     _check(name=name, price=price)
     with transaction.atomic():
         product = _lock(vendor=vendor, product_id=product_id)
+        if expected_version is not None and product.version != expected_version:
+            raise ProductChangedMeanwhile(
+                f"The product changed meanwhile: it is at version {product.version}.",
+                current_version=product.version,
+            )
         audit_price_change(product=product, price=price, acting_user=acting_user)
         product.name = name.strip()
         product.category = category
         product.price = price
         product.description = description
         product.is_active = is_active
+        product.version += 1  # the row is locked: exact
         if image is False:
             product.image = ""
         elif image:
@@ -184,7 +205,8 @@ def update_price_and_stock(
         if product.price != price:
             audit_price_change(product=product, price=price, acting_user=acting_user)
             product.price = price
-            product.save(update_fields=["price", "updated_at"])
+            product.version += 1
+            product.save(update_fields=["price", "version", "updated_at"])
             page_cache.catalogue_changed()
         stock_services.set_stock(
             product_id=product.pk,
@@ -218,7 +240,7 @@ def set_products_active(
         changed = (
             Product.objects.filter(vendor=vendor, pk__in=product_ids)
             .exclude(is_active=active)
-            .update(is_active=active, updated_at=timezone.now())
+            .update(is_active=active, updated_at=timezone.now(), version=F("version") + 1)
         )
         if changed:
             page_cache.catalogue_changed()

@@ -57,11 +57,23 @@ class Action(models.TextChoices):
     SALES_REPORT_REQUESTED = "export.sales_report_requested", "Sales report requested"
     SALES_REPORT_GENERATED = "export.sales_report_generated", "Sales report generated"
     SALES_REPORT_DOWNLOADED = "export.sales_report_downloaded", "Sales report downloaded"
+    # Webhooks to the vendor's own systems
+    WEBHOOK_ENDPOINT_ADDED = "webhook.endpoint_added", "Webhook endpoint added"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated", "Webhook secret rotated"
+    WEBHOOK_ENDPOINT_DISABLED = "webhook.endpoint_disabled", "Webhook endpoint disabled"
+    WEBHOOK_ENDPOINT_ENABLED = "webhook.endpoint_enabled", "Webhook endpoint enabled"
+    WEBHOOK_ENDPOINT_DELETED = "webhook.endpoint_deleted", "Webhook endpoint deleted"
+    WEBHOOK_TEST_SENT = "webhook.test_sent", "Webhook test event sent"
+    WEBHOOK_DELIVERY_RETRIED = "webhook.delivery_retried", "Webhook delivery retried"
     # Staff in the Django admin
     ADMIN_ADDED = "admin.added", "Admin: added"
     ADMIN_CHANGED = "admin.changed", "Admin: changed"
     ADMIN_DELETED = "admin.deleted", "Admin: deleted"
     ADMIN_ACTION = "admin.action", "Admin: action run"
+    # The JSON API's credentials (api/)
+    API_KEY_CREATED = "api.key_created", "API key created"
+    API_KEY_REVOKED = "api.key_revoked", "API key revoked"
+    API_REFRESH_TOKEN_REUSED = "api.refresh_token_reused", "API refresh token reused"
 
 
 class AuditEntry(models.Model):

@@ -72,6 +72,12 @@ class PaymentGateway(abc.ABC):
         """Exchange card details for a token; raises CardInvalid."""
 
     @abc.abstractmethod
+    def card_token(self, token: str, /) -> CardToken:
+        """The CardToken (brand, last four) of a token the processor issued to a client that
+        tokenized the card itself (a browser's card form, a mobile app); raises CardInvalid for
+        a token it never issued."""
+
+    @abc.abstractmethod
     def charge(
         self, *, token: str, amount: Decimal, currency: str, idempotency_key: str
     ) -> ChargeResult:

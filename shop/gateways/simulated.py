@@ -20,6 +20,10 @@ Faults, so retries and reconciliation can be exercised (also across processes, b
 - An outage, switched on for every process at once in the ledger file (`set_outage`,
   `clear_outage`, or `manage.py simulated_gateway outage`): every charge, refund and lookup
   raises GatewayError until it ends. Tokenizing stays local and keeps working.
+
+Tokens are issued as a processor issues them: `tokenize_card` records each token in the ledger
+file, and `card_token` answers only for a token it issued (an API client sends the token its
+own card form got, `manage.py simulated_gateway token` stands in for that form).
 """
 
 import contextlib
@@ -76,6 +80,12 @@ CREATE TABLE IF NOT EXISTS ledger (
 CREATE INDEX IF NOT EXISTS ledger_reference ON ledger (reference);
 CREATE INDEX IF NOT EXISTS ledger_charge_reference ON ledger (charge_reference);
 CREATE TABLE IF NOT EXISTS faults (name TEXT PRIMARY KEY, until TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (
+    token TEXT PRIMARY KEY,
+    brand TEXT NOT NULL,
+    last4 TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
 """
 OUTAGE = "outage"
 # An outage set without an end lasts until it is cleared.
@@ -206,10 +216,26 @@ class SimulatedGateway(PaymentGateway):
         if not (str(cvc).isdigit() and len(str(cvc)) == cvc_length):
             raise CardInvalid(f"Enter the {cvc_length}-digit security code (CVC).", field="cvc")
         outcome = _TEST_CARDS.get(digits, APPROVE)
-        # The token carries the outcome and nothing of the card number.
-        return CardToken(
+        # The token carries the outcome and nothing of the card number. The processor keeps
+        # what it issued, so a client that tokenized the card itself can send only the token.
+        card = CardToken(
             token=f"pm_sim_{outcome}_{secrets.token_hex(8)}", brand=brand, last4=digits[-4:]
         )
+        with _ledger() as connection:
+            connection.execute(
+                "INSERT INTO tokens (token, brand, last4, created_at) VALUES (?, ?, ?, ?)",
+                (card.token, card.brand, card.last4, _now()),
+            )
+        return card
+
+    def card_token(self, token: str, /) -> CardToken:
+        with _reader() as connection:
+            row = connection.execute(
+                "SELECT token, brand, last4 FROM tokens WHERE token = ?", (token,)
+            ).fetchone()
+        if row is None:
+            raise CardInvalid("This card cannot be used.", field="payment_token")
+        return CardToken(token=row["token"], brand=row["brand"], last4=row["last4"])
 
     def charge(
         self, *, token: str, amount: Decimal, currency: str, idempotency_key: str

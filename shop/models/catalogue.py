@@ -66,6 +66,8 @@ class Product(models.Model):
     thumbnails_for = models.CharField(max_length=100, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Bumped by every service write: the API's ETag, so a stale If-Match write is refused.
+    version = models.PositiveIntegerField(default=1, db_default=1, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -153,10 +153,11 @@ def _take_stock(items: list[CartItem], *, note: str) -> None:
         _check_available(product, wanted[product.pk])
         # The row is locked, so its stock as read minus what this order takes is exact.
         product.stock -= wanted[product.pk]
+        product.version += 1  # the API's ETag: a vendor's stale stock write is refused
         page_cache.stock_changed(
             slug=product.slug, before=product.stock + wanted[product.pk], after=product.stock
         )
-    Product.objects.bulk_update(products, ["stock"])
+    Product.objects.bulk_update(products, ["stock", "version"])
     StockAdjustment.objects.bulk_create(
         StockAdjustment(
             vendor_id=product.vendor_id,

@@ -234,7 +234,9 @@ def cancel_vendor_line(
 def _return_stock(
     *, line: OrderLine, product_id: int, order: Order, vendor: Vendor, acting_user: User | None
 ) -> None:
-    updated = Product.objects.filter(pk=product_id).update(stock=F("stock") + line.quantity)
+    updated = Product.objects.filter(pk=product_id).update(
+        stock=F("stock") + line.quantity, version=F("version") + 1
+    )
     if not updated:
         return
     slug, stock_after = Product.objects.filter(pk=product_id).values_list("slug", "stock").get()

@@ -80,7 +80,9 @@ def cancel_order(*, order: Order, reason: str) -> Order:
         )
         adjustments = []
         for product_id, vendor_id, slug, stock in locked:
-            Product.objects.filter(pk=product_id).update(stock=F("stock") + quantities[product_id])
+            Product.objects.filter(pk=product_id).update(
+                stock=F("stock") + quantities[product_id], version=F("version") + 1
+            )
             page_cache.stock_changed(slug=slug, before=stock, after=stock + quantities[product_id])
             adjustments.append(
                 StockAdjustment(

@@ -173,6 +173,10 @@ PAGES = {
         "owner",
         lambda page, site, shop: page.goto(f"{site}/backoffice/activity/"),
     ),
+    "backoffice api keys": (
+        "owner",
+        lambda page, site, shop: page.goto(f"{site}/backoffice/api-keys/"),
+    ),
 }
 
 

@@ -12,6 +12,7 @@ then covered by every test of this module:
 - the member's own ids: served (so the 404s above are about ownership, not a broken view).
 """
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -21,6 +22,8 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
 
+from api.models import ApiKey
+from api.services import keys as key_services
 from backoffice import tokens
 from backoffice import urls as backoffice_urls
 from shop.models import (
@@ -42,6 +45,7 @@ from shop.models import (
 )
 from tests import factories
 from tests.fixtures.twofactor import sign_in_with_second_factor
+from webhooks.models import Delivery, Endpoint
 
 MEMBER = "member"  # vendor members only (vendor_member_required)
 SIGNED_IN = "signed_in"  # any signed-in user: becoming a vendor, joining a team
@@ -126,6 +130,17 @@ ROUTES: dict[str, Route] = {
     "member_remove": Route(("POST",), kwargs=lambda o: {"pk": o["staff_membership"].pk}),
     "invitation_revoke": Route(("POST",), kwargs=lambda o: {"pk": o["invitation"].pk}),
     "activity_list": Route(("GET",)),
+    "webhook_list": Route(
+        ("GET", "POST"), data=lambda o: {"url": "https://erp.example/h", "events": ["order.paid"]}
+    ),
+    "webhook_rotate": Route(("POST",), kwargs=lambda o: {"pk": o["webhook_endpoint"].pk}),
+    "webhook_toggle": Route(("POST",), kwargs=lambda o: {"pk": o["webhook_endpoint"].pk}),
+    "webhook_delete": Route(("POST",), kwargs=lambda o: {"pk": o["webhook_endpoint"].pk}),
+    "webhook_test": Route(("POST",), kwargs=lambda o: {"pk": o["webhook_endpoint"].pk}),
+    "webhook_deliveries": Route(("GET",)),
+    "webhook_retry": Route(("POST",), kwargs=lambda o: {"pk": o["webhook_delivery"].pk}),
+    "api_key_list": Route(("GET", "POST"), data=lambda o: {"name": "Hijack", "scope": "read"}),
+    "api_key_revoke": Route(("POST",), kwargs=lambda o: {"pk": o["api_key"].pk}),
     "apply": Route(("GET", "POST"), access=SIGNED_IN, shopper_status={"GET": 200, "POST": 422}),
     # The token names another vendor's invitation, addressed to someone else: refused.
     "invitation_accept": Route(
@@ -179,6 +194,20 @@ def _vendor_world(label: str, shared_order: Order) -> dict:
         progress=100,
     )
     report.file.save(f"isolation-{label}.csv", ContentFile(b"day,total\n"), save=True)
+    webhook_endpoint = Endpoint.objects.create(
+        vendor=vendor, url="http://127.0.0.1:9/hook", events=["order.paid"], secret="whsec_x"
+    )
+    webhook_delivery = Delivery.objects.create(
+        vendor=vendor,
+        endpoint=webhook_endpoint,
+        event_id=uuid.uuid4(),
+        event_type="order.paid",
+        payload={},
+        state="failed",
+    )
+    api_key = key_services.create_key(
+        vendor=vendor, name=f"Sync {label}", scope="read", acting_user=owner.user
+    ).key
     return {
         "vendor": vendor,
         "owner": owner.user,
@@ -191,6 +220,9 @@ def _vendor_world(label: str, shared_order: Order) -> dict:
         "invitation": invitation,
         "invitation_token": tokens.make_invitation_token(invitation),
         "report": report,
+        "webhook_endpoint": webhook_endpoint,
+        "webhook_delivery": webhook_delivery,
+        "api_key": api_key,
     }
 
 
@@ -222,8 +254,11 @@ def snapshot(vendor: Vendor) -> dict:
         "shipments": rows(Shipment.objects.filter(vendor=vendor)),
         "refunds": rows(Refund.objects.filter(vendor=vendor)),
         "members": rows(VendorMembership.objects.filter(vendor=vendor)),
+        "webhook_endpoints": rows(Endpoint.objects.filter(vendor=vendor)),
+        "webhook_deliveries": rows(Delivery.objects.filter(vendor=vendor)),
         "invitations": rows(VendorInvitation.objects.filter(vendor=vendor)),
         "reports": rows(ReportJob.objects.filter(vendor=vendor)),
+        "api_keys": rows(ApiKey.objects.filter(vendor=vendor)),
     }
 
 

@@ -16,7 +16,9 @@ def _named_patterns(patterns=None, namespace=""):
     """(view name, the converters' names) for every named URL pattern."""
     for entry in get_resolver().url_patterns if patterns is None else patterns:
         if isinstance(entry, URLResolver):
-            if entry.namespace == "admin":
+            # The admin is its own; so is the JSON API (django-ninja answers HEAD with 405 on
+            # its operations, which document their methods in the OpenAPI schema).
+            if entry.namespace in ("admin", "api"):
                 continue
             inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
             yield from _named_patterns(entry.url_patterns, inner)

@@ -320,8 +320,14 @@ def test_each_run_writes_one_log_line_with_its_count(db, caplog):
 def test_every_purge_runs_hourly_through_the_guarded_scheduler(db):
     # The schedules are data migrations' rows, which transactional tests that may run earlier
     # flush: apply them again, in order (they are idempotent).
-    for name in ("0005_purge_expired_files_schedules", "0007_purge_schedules"):
-        migration = importlib.import_module(f"project.background.migrations.{name}")
+    for name in (
+        "project.background.migrations.0005_purge_expired_files_schedules",
+        "project.background.migrations.0007_purge_schedules",
+        "project.background.migrations.0008_purge_api_refresh_tokens_schedule",
+        "project.background.migrations.0009_purge_idempotency_schedule",
+        "webhooks.migrations.0003_schedules",
+    ):
+        migration = importlib.import_module(name)
         migration.create_schedules(django_apps, None)
     schedules = {
         schedule.name: schedule for schedule in Schedule.objects.filter(name__startswith="purge-")

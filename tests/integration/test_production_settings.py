@@ -17,6 +17,7 @@ PRODUCTION = {
     "SECRET_KEY": "k" * 20 + "a-real-secret-key-for-this-test-only-0123456789",
     "ALLOWED_HOSTS": "shop.example.com",
     "EMAIL_HOST": "smtp.example.com",
+    "API_JWT_KEYS": "test=Zq4vN8tR2xL6pW0sB3mY7cJ1hK5dF9gA-uE_oI2nQ7w",
 }
 
 
@@ -44,6 +45,45 @@ def test_production_refuses_to_start_without_a_mail_server():
     assert result.returncode != 0
     assert "django.core.exceptions.ImproperlyConfigured" in result.stderr
     assert "EMAIL_HOST must be set when BAZAAR_MODE=production." in result.stderr
+
+
+def test_production_refuses_to_start_without_api_signing_keys():
+    result = run("-c", "import django; django.setup()", **{**PRODUCTION, "API_JWT_KEYS": None})
+
+    assert result.returncode != 0
+    assert "API_JWT_KEYS must be set when BAZAAR_MODE=production." in result.stderr
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        "2026-12=" + "a" * 64,  # long, but one character
+        "2026-12=short-but-32-characters-long-0123",  # the format's minimum, not production's
+        "2026-12=" + "k" * 20 + "a-real-secret-key-for-this-test-only-0123456789",  # SECRET_KEY
+        "2026-12=Zq4vN8tR2xL6pW0sB3mY7cJ1hK5dF9gA-uE_oI2nQ7w,old=" + "b" * 50,  # one weak
+    ],
+)
+def test_production_refuses_weak_api_signing_keys(keys):
+    result = run("-c", "import django; django.setup()", **{**PRODUCTION, "API_JWT_KEYS": keys})
+
+    assert result.returncode != 0
+    assert "API_JWT_KEYS: the key" in result.stderr
+    assert "is weak" in result.stderr
+
+
+def test_production_signs_api_tokens_with_the_configured_active_key():
+    keys = (
+        "2026-12=Zq4vN8tR2xL6pW0sB3mY7cJ1hK5dF9gA-uE_oI2nQ7w,"
+        "2026-06=Yp3uM7sQ1wK5oV9rA2lX6bI0gJ4cE8fZ-tD_nH1mP6v"
+    )
+    show = "import django; django.setup(); from django.conf import settings; "
+    show += "print(settings.API_JWT_ACTIVE_KID, sorted(settings.API_JWT_KEYS))"
+    result = run(
+        "-c", show, **{**PRODUCTION, "API_JWT_KEYS": keys, "API_JWT_ACTIVE_KID": "2026-06"}
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2026-06 ['2026-06', '2026-12']"
 
 
 def test_the_deployment_checks_pass_in_the_production_shape():

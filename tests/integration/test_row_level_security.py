@@ -4,6 +4,7 @@ admin's system scope and the workers still see what they need. The tests run as 
 which the policies bind (a superuser would bypass them and prove nothing)."""
 
 import json
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -11,6 +12,7 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, include, path, reverse
 
+from api.models import ApiKey
 from backoffice import urls as backoffice_urls
 from backoffice.decorators import vendor_member_required
 from project.db import roles, scope
@@ -31,6 +33,7 @@ from tests.fixtures import asgi_server, database, twofactor, workers
 from tests.fixtures import tasks as fixture_tasks
 from tests.fixtures.twofactor import sign_in_with_second_factor
 from tests.fixtures.workers import q_workers  # noqa: F401 - the fixture
+from webhooks.models import Delivery, Endpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -143,7 +146,25 @@ def shops():
                 date_from="2026-01-01",
                 date_to="2026-01-31",
             ),
+            "api_key": ApiKey.objects.create(
+                vendor=vendor,
+                name="Sync",
+                prefix=f"bzk_rls{vendor.pk}",
+                key_hash=f"{vendor.pk:064d}",
+                scope="read",
+            ),
         }
+        endpoint = Endpoint.objects.create(
+            vendor=vendor, url="http://127.0.0.1:9/hook", events=["order.paid"], secret="whsec_x"
+        )
+        rows[vendor.pk]["webhook_endpoint"] = endpoint
+        rows[vendor.pk]["webhook_delivery"] = Delivery.objects.create(
+            vendor=vendor,
+            endpoint=endpoint,
+            event_id=uuid.uuid4(),
+            event_type="order.paid",
+            payload={},
+        )
     member = factories.VendorMembershipFactory(
         vendor=mine, role=VendorMembership.Role.STAFF, user__email="staff@mine.example"
     ).user
@@ -337,6 +358,12 @@ def _backoffice_urls(rows: dict, member_pk: int) -> list[tuple[str, str, str]]:
         "report_download": {"pk": rows["report"].pk},
         "member_remove": {"pk": member_pk},
         "invitation_revoke": {"pk": rows["invitation"].pk},
+        "webhook_rotate": {"pk": rows["webhook_endpoint"].pk},
+        "webhook_toggle": {"pk": rows["webhook_endpoint"].pk},
+        "webhook_delete": {"pk": rows["webhook_endpoint"].pk},
+        "webhook_test": {"pk": rows["webhook_endpoint"].pk},
+        "webhook_retry": {"pk": rows["webhook_delivery"].pk},
+        "api_key_revoke": {"pk": rows["api_key"].pk},
     }
     found = []
     for pattern in backoffice_urls.urlpatterns:

@@ -74,6 +74,7 @@ def production_env(static_root: Path) -> dict[str, str]:
         "ALLOWED_HOSTS": HOST,
         "SITE_URL": f"https://{HOST}",
         "EMAIL_HOST": "smtp.example.com",
+        "API_JWT_KEYS": "test=Zq4vN8tR2xL6pW0sB3mY7cJ1hK5dF9gA-uE_oI2nQ7w",
         "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto",
         "TRUSTED_PROXIES": "127.0.0.1",
         "STATIC_ROOT": str(static_root),

@@ -226,6 +226,7 @@ def test_a_production_run_shows_product_images(client, tmp_path, settings):
         "SECRET_KEY": "production-shape-test-key-0123456789-abcdefghijklmnopqrstuvwxyz",
         "ALLOWED_HOSTS": "127.0.0.1",
         "EMAIL_HOST": "127.0.0.1",
+        "API_JWT_KEYS": "test=Zq4vN8tR2xL6pW0sB3mY7cJ1hK5dF9gA-uE_oI2nQ7w",
         "SECURE_SSL_REDIRECT": "false",
         "SITE_URL": url,
         "STATIC_ROOT": str(tmp_path / "static"),

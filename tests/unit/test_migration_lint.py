@@ -122,7 +122,7 @@ def test_only_the_projects_own_apps_are_checked_even_with_the_virtualenv_inside_
 
     labels = {label for label, _ in migration_lint.project_migrations(MigrationLoader(None))}
 
-    assert labels == {"accounts", "audit", "background", "events", "shop"}
+    assert labels == {"accounts", "api", "audit", "background", "events", "shop", "webhooks"}
 
 
 def write_migrations(root, package: str, second: str) -> str:
