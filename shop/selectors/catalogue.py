@@ -7,6 +7,8 @@ default) every word is looked for with icontains.
 """
 
 from decimal import Decimal
+from functools import cached_property
+from operator import itemgetter
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramSimilarity
 from django.db import connection
@@ -45,7 +47,7 @@ SORT_ORDERS: dict[str, tuple[str, ...]] = {
 DEFAULT_SORT = "newest"
 # The text search configuration of the search documents (migration 0007's trigger).
 SEARCH_CONFIG = "english"
-# The most matches of one search that are ranked and listed (see _ranked).
+# The most matches of one search that are ranked and listed (see SearchMatches).
 MATCH_LIMIT = 1_000
 
 
@@ -72,9 +74,10 @@ def search_products(
     max_price: Decimal | None = None,
     in_stock: bool = False,
     sort: str = "",
-) -> QuerySet[Product]:
+) -> "QuerySet[Product] | SearchMatches":
     """Visible products matching `query` and each filter; by relevance when searching and no
-    other order is asked for, else by `sort` (newest first by default)."""
+    other order is asked for, else by `sort` (newest first by default). A full-text search
+    gives its first MATCH_LIMIT + 1 matches (SearchMatches); anything else a query set."""
     products = list_visible_products()
     query = query.strip()
     ranked = bool(query) and uses_full_text_search()
@@ -90,10 +93,10 @@ def search_products(
         products = products.filter(price__lte=max_price)
     if in_stock:
         products = products.filter(stock__gt=0)
-    if ranked:
-        products = _ranked(products, query)
     if sort not in SORT_ORDERS or (sort == RELEVANCE and not ranked):
         sort = RELEVANCE if ranked and not sort else DEFAULT_SORT
+    if ranked:
+        return SearchMatches(products, query, sort)
     return products.order_by(*SORT_ORDERS[sort])
 
 
@@ -112,20 +115,44 @@ def _matching(products: QuerySet[Product], query: str) -> QuerySet[Product]:
     return products.filter(search__document=_search_query(query))
 
 
-def _ranked(matches: QuerySet[Product], query: str) -> QuerySet[Product]:
-    """At most MATCH_LIMIT + 1 of `matches`, each with its relevance rank: a word in the name
-    weighs more than one in the description.
+class SearchMatches:
+    """The first MATCH_LIMIT + 1 products a full-text search finds, in the order asked for: a
+    sequence for the listing's paginator (its length is the capped count, a slice is a page).
 
-    Ranking reads every ranked product's document, so a broad search (a common word matches
-    tens of thousands of a million products) ranks only the first MATCH_LIMIT + 1 the index
-    finds, and the listing says there are more than MATCH_LIMIT.
+    One query reads the matches' ids with what orders them (the rank, computed from the
+    document the match itself read; the date; the price), sorted here; a page's products are
+    then fetched by id. A search ranks and counts in that one pass over the matches, where a
+    ranked product query read each match's product and document again and its count made a
+    third pass (docs/search.md, "Plans at a million products").
     """
-    found = matches.order_by().values("pk")[: MATCH_LIMIT + 1]
-    return (
-        list_visible_products()
-        .filter(pk__in=found)
-        .annotate(rank=SearchRank(F("search__document"), _search_query(query)))
-    )
+
+    def __init__(self, matches: QuerySet[Product], query: str, sort: str) -> None:
+        self._matches = matches
+        self._query = query
+        self._order = SORT_ORDERS[sort]
+
+    @cached_property
+    def _ids(self) -> list[int]:
+        columns = ["id", *(field.lstrip("-") for field in self._order if field != "-id")]
+        rows = list(
+            self._matches.order_by()
+            .annotate(rank=SearchRank(F("search__document"), _search_query(self._query)))
+            .values_list(*columns)[: MATCH_LIMIT + 1]
+        )
+        # Sorted by the last key first: Python's sort is stable, reversed or not.
+        for field in reversed(self._order):
+            column = columns.index(field.lstrip("-"))
+            rows.sort(key=itemgetter(column), reverse=field.startswith("-"))
+        return [row[0] for row in rows]
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __getitem__(self, index: slice) -> list[Product]:
+        ids = self._ids[index]
+        # A product hidden since the first query drops out of the page.
+        found = list_visible_products().in_bulk(ids)
+        return [found[pk] for pk in ids if pk in found]
 
 
 def _containing(products: QuerySet[Product], query: str) -> QuerySet[Product]:

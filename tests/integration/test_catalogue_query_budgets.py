@@ -23,7 +23,7 @@ PAGE_QUERIES = {
     "home": 3,  # categories, featured, new
     "listing": 4,  # categories, vendors, count, page of products
     "category": 4,  # categories (the category is found among them), vendors, count, page
-    "search": 4,  # as the listing
+    "search": 4,  # categories, vendors, the ranked matches (ids, at most 1,001), their page
     "product": 1,  # the product with its vendor and category
 }
 

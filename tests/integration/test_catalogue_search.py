@@ -45,6 +45,23 @@ def test_a_product_named_after_the_words_ranks_above_one_that_only_describes_the
     assert _names(newest) == ["Oak Shelf", "Walnut Desk"]
 
 
+def test_a_search_sorted_by_price_or_tied_on_relevance_keeps_the_shop_order(client):
+    # Equal relevance: newest first, then the higher id; by price: cheapest (or dearest)
+    # first, newest first among equal prices.
+    _product("Teak Stool", price="30.00", days_ago=3)
+    _product("Teak Bench", price="30.00", days_ago=1)
+    _product("Teak Chair", price="12.50", days_ago=2)
+    _product("Teak Table", price="99.00", days_ago=4)
+
+    ranked = _names(client.get(LIST_URL, {"q": "teak"}))
+    cheapest = _names(client.get(LIST_URL, {"q": "teak", "sort": "price_asc"}))
+    dearest = _names(client.get(LIST_URL, {"q": "teak", "sort": "price_desc"}))
+
+    assert ranked == ["Teak Bench", "Teak Chair", "Teak Stool", "Teak Table"]
+    assert cheapest == ["Teak Chair", "Teak Bench", "Teak Stool", "Teak Table"]
+    assert dearest == ["Teak Table", "Teak Bench", "Teak Stool", "Teak Chair"]
+
+
 def test_search_finds_other_forms_of_a_word(client):
     _product("Folding Chairs", description="A pair.")
     _product("Lamp", description="Lights the reading chair.")
