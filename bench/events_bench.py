@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import resource
 import shutil
 import signal
@@ -56,6 +55,7 @@ ENV = {
 ENV.pop("REDIS_SENTINELS", None)
 sys.path.insert(0, str(BASE_DIR))
 
+from bench.feed_client import Feed  # noqa: E402 - from this checkout
 from tests.fixtures import redis_clients  # noqa: E402 - from this checkout
 
 BENCH_PASSWORD = "x-bench-pw-1"  # noqa: S105 - throwaway accounts in a bench database
@@ -248,81 +248,34 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-async def connect(url: str, cookie: str, origin: str):
-    from websockets.asyncio.client import connect as ws_connect
-
-    return await ws_connect(
-        url,
-        additional_headers={"Cookie": cookie, "Origin": origin},
-        open_timeout=60,
-        ping_interval=None,  # the server pings; answering is enough
-        max_size=2**22,
-    )
-
-
-async def connect_many(
-    url: str, cookies: list[str], origin: str, first: int, count: int
-) -> tuple[list, int]:
-    """Open `count` sockets, 100 handshakes at a time, socket n with cookie n: the open ones
-    and how many failed."""
-    opened, failed = [], 0
-    for batch in range(first, first + count, 100):
-        results = await asyncio.gather(
-            *(
-                connect(url, cookies[n % len(cookies)], origin)
-                for n in range(batch, min(batch + 100, first + count))
-            ),
-            return_exceptions=True,
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                failed += 1
-            else:
-                opened.append(result)
-    return opened, failed
-
-
-async def time_event(sockets: list, order, timeout: float) -> list[float]:
+async def time_event(feed: Feed, order, timeout: float) -> list[float]:
     """Commit one event; the milliseconds until it reached each socket (those it reached)."""
-    pushed = re.compile(rf'id="order-row-{order.pk}" data-seq="(\d+)"')
-    arrivals: list[float] = []
-    sequence = asyncio.get_running_loop().create_future()
-
-    async def wait_one(ws) -> None:
-        while True:
-            match = pushed.search(await ws.recv())
-            if match and int(match.group(1)) == await sequence:
-                arrivals.append(time.perf_counter())
-                return
-
-    waiters = [asyncio.create_task(wait_one(ws)) for ws in sockets]
-    await asyncio.sleep(0.05)
-    committed, number = await asyncio.to_thread(record_captured, order)
-    sequence.set_result(number)
-    _, pending = await asyncio.wait(waiters, timeout=timeout)
-    for waiter in pending:
-        waiter.cancel()
-    await asyncio.gather(*waiters, return_exceptions=True)  # closed sockets: not reached
-    return [(arrival - committed) * 1000 for arrival in arrivals]
+    committed, sequence = await asyncio.to_thread(record_captured, order)
+    arrived = await feed.arrivals(sequence, timeout=timeout)
+    return [(arrival - committed) * 1000 for arrival in arrived]
 
 
 async def run_bench(options, port: int, order, cookies: list[str], watch) -> dict:
-    base, origin = f"ws://127.0.0.1:{port}", f"http://127.0.0.1:{port}"
-    url = f"{base}/ws/vendor/"
+    origin = f"http://127.0.0.1:{port}"
+    feed = Feed(
+        f"ws://127.0.0.1:{port}/ws/vendor/",
+        lambda n: {"Cookie": cookies[n % len(cookies)], "Origin": origin},
+        element_id=f"order-row-{order.pk}",
+    )
     figures: dict = {}
     rss_before = watch.rss()
 
-    sockets, failed = await connect_many(url, cookies, origin, 0, options.latency_clients)
+    failed = await feed.open(options.latency_clients)
     for _ in range(5):  # warm up pools, templates and caches
-        await time_event(sockets, order, timeout=10)
+        await time_event(feed, order, timeout=10)
     latencies: list[float] = []
     missed = 0
     for _ in range(options.events):
-        arrived = await time_event(sockets, order, timeout=10)
+        arrived = await time_event(feed, order, timeout=10)
         latencies += arrived
-        missed += len(sockets) - len(arrived)
+        missed += len(feed.sockets) - len(arrived)
     figures["at_latency_clients"] = {
-        "sockets": len(sockets),
+        "sockets": len(feed.sockets),
         "failed_to_connect": failed,
         "events": options.events,
         "commit_to_browser_ms": summary(latencies),
@@ -331,30 +284,27 @@ async def run_bench(options, port: int, order, cookies: list[str], watch) -> dic
     }
 
     started = time.perf_counter()
-    more, failed = await connect_many(
-        url, cookies, origin, len(sockets), options.clients - len(sockets)
-    )
-    sockets += more
+    failed = await feed.open(options.clients - len(feed.sockets))
     connect_seconds = time.perf_counter() - started
     await asyncio.sleep(2)  # let the last handshakes' work settle before sampling
     rss_after = watch.rss()
     grown_kib = sum(rss_after.values()) - sum(rss_before.values())
     rounds = []
     for _ in range(options.rounds):
-        arrived = await time_event(sockets, order, timeout=30)
+        arrived = await time_event(feed, order, timeout=30)
         rounds.append({"reached": len(arrived), **summary(arrived)})
         await asyncio.sleep(0.5)
     figures["at_clients"] = {
-        "sockets": len(sockets),
+        "sockets": len(feed.sockets),
         "failed_to_connect": failed,
         "connect_more_s": round(connect_seconds, 1),
         "fanout_rounds": rounds,
         "rss_kib_before": rss_before,
         "rss_kib_after": rss_after,
-        "kib_per_socket": round(grown_kib / max(1, len(sockets)), 1),
+        "kib_per_socket": round(grown_kib / max(1, len(feed.sockets)), 1),
         "redis_connections": watch.redis(),
     }
-    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    feed.close()
     return figures
 
 
