@@ -1,7 +1,8 @@
 """Order reads, scoped to the shopper who placed them."""
 
+import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib.postgres.expressions import ArraySubquery
@@ -181,7 +182,7 @@ class OrderState:
                 vendor_name=row["vendor"],
                 carrier=row["carrier"],
                 tracking_number=row["tracking_number"],
-                shipped_at=datetime.fromisoformat(row["shipped_at"]),
+                shipped_at=_aware(datetime.fromisoformat(row["shipped_at"])),
             )
             for row in getattr(self.order, "shipment_rows", None) or []
         ]
@@ -230,6 +231,34 @@ def get_order_state(*, order_id: int) -> OrderState | None:
     return None if order is None else OrderState(order)
 
 
+class ListSubquery(ArraySubquery):
+    """The values of a one-column subquery (aliased `item`) as a list: PostgreSQL's ARRAY(...)
+    or, on the embedded SQLite, a JSON array of them (`json_items`: the values are JSON
+    objects, kept as objects rather than strings)."""
+
+    def __init__(self, queryset: QuerySet[Any], *, json_items: bool = False, **extra: Any):
+        super().__init__(queryset, **extra)
+        self.json_items = json_items
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, Any]:
+        template = (
+            "(SELECT json_group_array(json(items.item)) FROM (%(subquery)s) AS items)"
+            if self.json_items
+            else "(SELECT json_group_array(items.item) FROM (%(subquery)s) AS items)"
+        )
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+    def get_db_converters(self, connection: Any) -> list[Any]:
+        if connection.vendor == "sqlite":
+            return [lambda value, expression, connection: json.loads(value) if value else []]
+        return super().get_db_converters(connection)
+
+
+def _aware(moment: datetime) -> datetime:
+    """A shipment's time as read from a JSON object: SQLite's has no offset (it stores UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _with_state(queryset: QuerySet[Order]) -> QuerySet[StatedOrder]:
     """Orders with `latest_payment` (or None) and `live_seq` read in the order's own statement.
 
@@ -247,7 +276,7 @@ def _with_state(queryset: QuerySet[Order]) -> QuerySet[StatedOrder]:
     shops = (
         OrderLine.objects.filter(order=OuterRef("pk"))
         .exclude(status=LineStatus.CANCELLED)
-        .values("vendor__name")
+        .values(item=F("vendor__name"))
         .distinct()
         .order_by("vendor__name")
     )
@@ -255,7 +284,7 @@ def _with_state(queryset: QuerySet[Order]) -> QuerySet[StatedOrder]:
         Shipment.objects.filter(order=OuterRef("pk"))
         .order_by("shipped_at", "id")
         .values(
-            row=JSONObject(
+            item=JSONObject(
                 vendor=F("vendor__name"),
                 carrier=F("carrier"),
                 tracking_number=F("tracking_number"),
@@ -270,6 +299,6 @@ def _with_state(queryset: QuerySet[Order]) -> QuerySet[StatedOrder]:
             condition=Q(payments__pk=Subquery(latest_payment.values("pk")[:1])),
         ),
         live_seq=Coalesce(Subquery(sequence.values("last_sequence")[:1]), 0),
-        shop_names=ArraySubquery(shops),
-        shipment_rows=ArraySubquery(shipments),
+        shop_names=ListSubquery(shops),
+        shipment_rows=ListSubquery(shipments, json_items=True),
     ).select_related("latest_payment")

@@ -1,22 +1,18 @@
 """Full-text search on PostgreSQL: relevance, web-search syntax, stemming, misspellings, and
 the search documents the database keeps; the icontains fallback on the embedded SQLite."""
 
-import json
-import os
 import re
-import subprocess
-import sys
 import textwrap
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
 from shop.models import Product, ProductSearch, SearchWord
 from tests import factories
+from tests.fixtures.embedded import run_on_embedded_default
 
 pytestmark = pytest.mark.django_db
 
@@ -167,27 +163,7 @@ SQLITE_SCRIPT = textwrap.dedent(
 
 
 def test_the_embedded_sqlite_database_searches_with_icontains(tmp_path: Path):
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_", "REDIS_")) and key != "DJANGO_SETTINGS_MODULE"
-    }
-    environment |= {
-        "DJANGO_SETTINGS_MODULE": "project.settings",
-        "BAZAAR_VAR_DIR": str(tmp_path),
-        "LOG_LEVEL": "WARNING",
-    }
-    result = subprocess.run(  # noqa: S603 - this interpreter, our script
-        [sys.executable, "-c", SQLITE_SCRIPT],
-        cwd=settings.BASE_DIR,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = run_on_embedded_default(SQLITE_SCRIPT, tmp_path)
 
     assert report["vendor"] == "sqlite"
     assert sorted(report["found"]["red"]) == ["Red Lamp", "Red Shoes"]
