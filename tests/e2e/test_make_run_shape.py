@@ -22,8 +22,6 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import Page, WebSocket, expect
 
-from shop.gateways import get_gateway
-from shop.models import Payment, PaymentStatus
 from shop.services import payments as payment_services
 from tests import factories
 from tests.fixtures import live_orders
@@ -98,19 +96,7 @@ def order_awaiting_its_charge(transactional_db):
     shopper = factories.UserFactory(email="sam@example.com", full_name="Sam Shopper")
     vendor = factories.VendorFactory(name="Oak & Iron")
     order = live_orders.placed_order(customer=shopper, vendor=vendor)
-    token = get_gateway().tokenize_card(
-        number="4242424242424242", exp_month=12, exp_year=2040, cvc="123"
-    )
-    payment = Payment.objects.create(
-        order=order,
-        amount=order.total,
-        status=PaymentStatus.PENDING,
-        idempotency_key=f"payment-make-run-{order.pk}-{token.token[-8:]}",
-        payment_method=token.token,
-        card_brand=token.brand,
-        card_last4=token.last4,
-    )
-    return payment
+    return live_orders.pending_charge(order, key_prefix="payment-make-run")
 
 
 @pytest.mark.usefixtures("event_dispatcher")

@@ -1,7 +1,8 @@
 """`make run` (scripts/run.sh) stopped by SIGTERM, as a supervisor, an IDE or `timeout` stops
-it, stops every process it started, as Ctrl+C does: the pages' server (gunicorn, its
-master and workers), the websockets' (uvicorn), the four workers and their clusters. The script runs the embedded default (no DATABASE_URL, no REDIS_URL) on a free port
-with its own BAZAAR_VAR_DIR."""
+it, stops every process it started, as Ctrl+C does: the pages' server (gunicorn, its master
+and workers), the websockets' (uvicorn), the four workers and their clusters. The script
+runs the embedded default (no DATABASE_URL, no REDIS_URL) on a free port with its own
+BAZAAR_VAR_DIR."""
 
 import http.client
 import os
