@@ -91,6 +91,8 @@ MIDDLEWARE = [
     # First, so a request's count and latency include every other middleware.
     "project.metrics.RequestMetricsMiddleware",
     "project.middleware.RequestIdMiddleware",
+    # Outside CommonMiddleware, which sets Content-Length from the body this one drops.
+    "project.middleware.HeadWithoutBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "project.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
