@@ -9,6 +9,7 @@ tests/integration/test_run_script.py starts. It runs in its own process group, w
 BAZAAR_VAR_DIR: SIGTERM to it stops everything it started, and the group is killed if not.
 """
 
+import http.client
 import os
 import re
 import signal
@@ -52,6 +53,18 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def healthy(port: int) -> bool:
+    """/healthz answers: a worker has Django loaded (gunicorn's master listens before)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        connection.request("GET", "/healthz")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
 @pytest.fixture(autouse=True)
 def _dispatch_in_the_dispatcher_process(settings):
     """Events this test records are delivered by the `run_dispatcher` process."""
@@ -75,7 +88,7 @@ def make_run(transactional_db, tmp_path) -> Iterator[MakeRun]:
     try:
         # Six Python processes start at once: on a loaded machine that takes a while.
         wait_for(
-            lambda: script.poll() is not None or (listening(port) and listening(port + 1)),
+            lambda: script.poll() is not None or (healthy(port) and healthy(port + 1)),
             timeout=120,
             interval=0.2,
         )
