@@ -1,9 +1,10 @@
 # syntax=docker/dockerfile:1
-# Bazaar's one image: web (uvicorn, HTTP + websockets), task workers, the event dispatcher
-# and migrations, the process chosen at run time (scripts/container-entrypoint.sh):
+# Bazaar's one image: web (gunicorn, the pages), websockets (uvicorn, /ws/), task workers,
+# the event dispatcher and migrations, the process chosen at run time
+# (scripts/container-entrypoint.sh):
 #
 #   docker build -t bazaar:1.0.0 .
-#   docker run bazaar:1.0.0 web | worker critical | dispatcher | migrate | manage <command>
+#   docker run bazaar:1.0.0 web | websockets | worker critical | dispatcher | migrate | manage <command>
 #
 # See docs/deployment.md. CI lints this file (hadolint) but cannot build it: no Docker
 # daemon runs there. The dependencies are installed by scripts/make-venv.sh, the same
@@ -55,7 +56,7 @@ RUN BAZAAR_MODE=production SECRET_KEY=collectstatic-needs-no-real-key \
     && rm -rf /tmp/build-var
 USER 10001:10001
 EXPOSE 8000
-# The web server's /healthz, or a worker's heartbeat (whatever PID 1 is); Kubernetes uses
+# The server's /healthz, or a worker's heartbeat (whatever PID 1 is); Kubernetes uses
 # its own probes instead (deploy/k8s/).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
     CMD ["/app/scripts/container-entrypoint.sh", "healthcheck"]

@@ -1,9 +1,10 @@
 """Page benchmark: req/s, p50 and p99 of the shop's pages against Django's own yardsticks.
 
-    .venv/bin/python bench/pages_bench.py [--shapes uvicorn,gunicorn-gthread] [--duration 5]
+    .venv/bin/python bench/pages_bench.py [--shapes gunicorn-sync,uvicorn] [--duration 5]
 
 Serves the shop in the production shape (PostgreSQL, Redis cache and sessions, DEBUG off, JSON
-access log) with 2 worker processes, under each serving shape asked for, and loads each page
+access log) with 2 worker processes, under each serving shape asked for (by default the one
+`make run` and the image serve pages with: gunicorn's sync workers), and loads each page
 with wrk (16 connections, keep-alive): home, product listing (24), category, search, product,
 add to cart (an htmx POST with the page's CSRF token) and the cart with 3 lines, for an
 anonymous visitor and a signed-in one. Two bench-only references are served by the same
@@ -40,21 +41,24 @@ import pages_setup
 WORKERS = 2
 # How each serving shape starts: {app} is the app dir, {port} the port, {workers} the count.
 SHAPES: dict[str, list[str]] = {
-    # Today's shape: HTTP and websockets from project.asgi in uvicorn.
+    # HTTP and websockets alike from project.asgi in uvicorn (the shape before gunicorn).
     "uvicorn": [
         "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1", "--port", "{port}",
         "--workers", "{workers}", "--log-level", "warning", "--no-proxy-headers",
         "--no-access-log",
     ],
-    # HTTP on a WSGI server (websockets then served by uvicorn beside it, under /ws/).
-    "gunicorn-gthread": [
-        "-m", "gunicorn", "project.wsgi:application", "--bind", "127.0.0.1:{port}",
-        "--workers", "{workers}", "--worker-class", "gthread", "--threads", "4",
-        "--keep-alive", "5", "--log-level", "warning",
-    ],
+    # HTTP on a WSGI server (websockets then served by uvicorn beside it, under /ws/). The
+    # chosen one, with the flags of scripts/run.sh and the image's entrypoint:
     "gunicorn-sync": [
         "-m", "gunicorn", "project.wsgi:application", "--bind", "127.0.0.1:{port}",
         "--workers", "{workers}", "--worker-class", "sync", "--log-level", "warning",
+        "--forwarded-allow-ips", "", "--no-control-socket",
+    ],
+    "gunicorn-gthread": [
+        "-m", "gunicorn", "project.wsgi:application", "--bind", "127.0.0.1:{port}",
+        "--workers", "{workers}", "--worker-class", "gthread", "--threads", "4",
+        "--keep-alive", "5", "--log-level", "warning", "--forwarded-allow-ips", "",
+        "--no-control-socket",
     ],
     "granian-wsgi": [
         "-m", "granian", "--interface", "wsgi", "project.wsgi:application", "--host",
@@ -66,7 +70,9 @@ SHAPES: dict[str, list[str]] = {
         "127.0.0.1", "--port", "{port}", "--workers", "{workers}", "--log-level", "warning",
     ],
 }  # fmt: skip
-DEFAULT_SHAPES = ["uvicorn", "gunicorn-sync", "gunicorn-gthread"]
+# What make run, the image and Kubernetes serve pages with (docs/performance.md, "The
+# serving shape"); --shapes compares it with the others.
+DEFAULT_SHAPES = ["gunicorn-sync"]
 TARGET_RATIO = 0.5
 
 

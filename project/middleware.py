@@ -1,4 +1,5 @@
-"""Cross-cutting request middleware: request context and access log, security headers."""
+"""Cross-cutting request middleware: request context and access log, HEAD without a body,
+security headers."""
 
 import logging
 import re
@@ -88,6 +89,24 @@ class RequestIdMiddleware:
                 },
             },
         )
+
+
+class HeadWithoutBodyMiddleware:
+    """A HEAD answer carries GET's headers, Content-Length included, and no body (RFC 9110).
+    Django renders the body as for GET and leaves dropping it to the server; gunicorn does,
+    with a warning per response, so it is dropped here."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.method == "HEAD":
+            if response.streaming:
+                response.streaming_content = []  # type: ignore[attr-defined]
+            else:
+                response.content = b""
+        return response
 
 
 class RequestUserMiddleware:

@@ -91,6 +91,8 @@ MIDDLEWARE = [
     # First, so a request's count and latency include every other middleware.
     "project.metrics.RequestMetricsMiddleware",
     "project.middleware.RequestIdMiddleware",
+    # Outside CommonMiddleware, which sets Content-Length from the body this one drops.
+    "project.middleware.HeadWithoutBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "project.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -285,7 +287,12 @@ elif REDIS_URL:
     }
     CHANNEL_LAYERS = {"default": redis_channel_layer({"address": REDIS_URL, **_REDIS_TIMEOUTS})}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        # Local memory is each process's own, and a session is read by two servers (the
+        # pages' and the websockets'): a copy one kept would outlive a sign-out in the other.
+        "sessions": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"},
+    }
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 # Anonymous catalogue pages kept in the cache this long at most (project.page_cache); the
 # services invalidate them at once on every change they show. 0 turns the page cache off, the
@@ -294,6 +301,7 @@ PAGE_CACHE_SECONDS = int(env("PAGE_CACHE_SECONDS", "600" if USE_REDIS else "0"))
 # Sessions live in the cache and are written through to the database, so a Redis restart
 # signs nobody out; while Redis is away they are read from the database (project.sessions).
 SESSION_ENGINE = "project.sessions"
+SESSION_CACHE_ALIAS = "default" if USE_REDIS else "sessions"
 
 # --- Background work --------------------------------------------------------
 # Tasks are declared with Django's Tasks API (`django.tasks.task`) and run by Django-Q2
@@ -600,6 +608,11 @@ BACKUP_KEEP_MONTHLY = int(env("BACKUP_KEEP_MONTHLY", "12"))
 # The site's own origin (SITE_URL) and its websocket origin, named in the CSP's connect-src
 # and checked against every websocket's Origin header (project.websockets).
 _site = urlsplit(SITE_URL)
+# Where pages open their websockets. Empty: on the page's own origin, as in production, where
+# the ingress routes /ws/ to the websockets Deployment. A port: on the page's own host at that
+# port, where `make run` serves them (uvicorn beside gunicorn); a host of its own would not
+# do, since the session cookie is sent to the host it was set for, whatever the port.
+WEBSOCKET_PORT = int(env("WEBSOCKET_PORT") or 0) or None
 SITE_ORIGIN = f"{_site.scheme}://{_site.netloc}"
 _ws_scheme = "wss" if _site.scheme == "https" else "ws"
 WEBSOCKET_ALLOWED_ORIGINS = list(
@@ -619,7 +632,9 @@ WEBSOCKET_ALLOWED_ORIGINS = list(
 )
 # CSP host sources cannot name IPv6 literals ([::1]); 'self' still covers the page's own.
 _ws_origins = [
-    f"{_ws_scheme}://{urlsplit(origin).netloc}"
+    f"{_ws_scheme}://{urlsplit(origin).hostname}:{WEBSOCKET_PORT}"
+    if WEBSOCKET_PORT
+    else f"{_ws_scheme}://{urlsplit(origin).netloc}"
     for origin in WEBSOCKET_ALLOWED_ORIGINS
     if urlsplit(origin).scheme == _site.scheme and not urlsplit(origin).netloc.startswith("[")
 ]

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Serve the shop over ASGI (uvicorn) with one worker per task queue beside it: critical
-# (payments, refunds), emails, analytics (reports, exports) and default.
+# Serve the shop as production does: its pages from gunicorn's sync workers (WSGI) on PORT,
+# its websockets from uvicorn (ASGI) on PORT + 1 (WEBSOCKET_PORT), and one worker per task
+# queue beside them: critical (payments, refunds), emails, analytics (reports, exports) and
+# default. The pages open their websockets on their own host at WEBSOCKET_PORT
+# (project/templatetags/websockets.py); in production the ingress routes /ws/ instead.
 #
 # This script is the process manager of `make run`: every process runs in a supervise loop
 # that starts it again a second after it exits, whatever killed it. Each worker
@@ -15,8 +18,10 @@ queues=(critical emails analytics default)
 # The workers' logs live beside the embedded default's data (var/ unless BAZAAR_VAR_DIR says).
 var_dir="${BAZAAR_VAR_DIR:-var}"
 mkdir -p "$var_dir"
-# The site's origin, for the CSP's connect-src and the websocket Origin check (any port).
+# The site's origin, for the CSP's connect-src and the websocket Origin check (any port):
+# the pages' server, which the websockets' Origin names.
 export SITE_URL="${SITE_URL:-http://$host:$port}"
+export WEBSOCKET_PORT="${WEBSOCKET_PORT:-$((port + 1))}"
 
 declare -A loops=()
 
@@ -63,15 +68,26 @@ for queue in "${queues[@]}"; do
   supervise "worker $queue" "$var_dir/worker-$queue.log" "$py" manage.py run_worker "$queue" &
   loops[$queue]=$!
 done
-# --no-proxy-headers: the client address is Bazaar's to decide (TRUSTED_PROXIES), not uvicorn's.
-# --no-access-log: uvicorn's plain-text access log records full URLs (verification and reset
-# links); Bazaar writes its own JSON access line per request, with such tokens masked.
-# --ws-per-message-deflate false: uvicorn would compress every live fragment once per socket
-# and keep a compressor per socket (about 50 KiB each; docs/performance-websockets.md).
-supervise web /dev/stdout "$py" -m uvicorn project.asgi:application \
-  --host "$host" --port "$port" --log-level warning --no-proxy-headers --no-access-log \
-  --ws-per-message-deflate false &
+# The pages: gunicorn's sync workers, the lowest CPU per request on these synchronous views
+# (docs/performance.md, "The serving shape"). WEB_CONCURRENCY workers, one by default: the
+# embedded default's cache is each process's own memory (rate limits, sign-in codes), so more
+# than one needs REDIS_URL. No access log (gunicorn's is off unless asked for): Bazaar writes
+# its own JSON line per request, with tokens in URLs masked. --forwarded-allow-ips "": the
+# scheme and client address are Bazaar's to decide (TRUSTED_PROXIES), not gunicorn's.
+# --no-control-socket: nothing here uses gunicornc, and two servers would share its path.
+supervise web /dev/stdout "$py" -m gunicorn project.wsgi:application \
+  --bind "$host:$port" --workers "${WEB_CONCURRENCY:-1}" --worker-class sync \
+  --log-level warning --forwarded-allow-ips "" --no-control-socket --graceful-timeout 10 &
 loops[web]=$!
+# The websockets: uvicorn, with the image's flags (scripts/container-entrypoint.sh). Its ASGI
+# lifespan runs the embedded default's event dispatcher, beside the in-memory channel layer
+# the live pages' sockets are on. --ws-per-message-deflate false: uvicorn would compress
+# every live fragment once per socket and keep a compressor per socket (about 50 KiB each;
+# docs/performance-websockets.md).
+supervise websockets /dev/stdout "$py" -m uvicorn project.asgi:application \
+  --host "$host" --port "$WEBSOCKET_PORT" --log-level warning --no-proxy-headers \
+  --no-access-log --ws-per-message-deflate false &
+loops[websockets]=$!
 
 # Without EMAIL_HOST every email is a file (project.background.mail_files): say where.
 if [ -n "${EMAIL_HOST:-}" ]; then
@@ -81,14 +97,14 @@ else
 fi
 cat <<MSG
 
-  Bazaar is running at http://$host:$port/
+  Bazaar is running at http://$host:$port/ (its live pages' websockets on port $WEBSOCKET_PORT)
   Demo accounts (password: bazaar-demo):
     shopper@example.com   a shopper with a saved address
     vendor@example.com    owner of the first vendor (backoffice at /backoffice/)
     staff@example.com     staff and superuser (admin at /admin/)
   Staff and shop owners set up an authenticator app (two-factor sign-in) the first time.
   $mail_note
-  The task workers log to $var_dir/worker-<queue>.log; the server or a worker that stops is
+  The task workers log to $var_dir/worker-<queue>.log; a server or a worker that stops is
   started again.
   Test cards: 4242 4242 4242 4242 approves, 4000 0000 0000 0002 is declined.
   Press Ctrl+C to stop.

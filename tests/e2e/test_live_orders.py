@@ -12,7 +12,6 @@ from playwright.sync_api import BrowserContext, Page, expect
 from project import events
 from project.events.models import OutboxEvent
 from shop import events as shop_events
-from shop.gateways import get_gateway
 from shop.models import Order, OrderStatus, Payment, PaymentStatus
 from shop.services import fulfilment
 from shop.services import payments as payment_services
@@ -36,19 +35,7 @@ def shop_data(transactional_db):
     vendor_member = factories.VendorMembershipFactory(vendor=vendor).user
     shopper = factories.UserFactory(full_name="Sam Shopper")
     order = live_orders.placed_order(customer=shopper, vendor=vendor, ship_name="Sam")
-    # Checkout's start_payment without its enqueue: the charge is left for the test to run.
-    token = get_gateway().tokenize_card(
-        number="4242424242424242", exp_month=12, exp_year=2040, cvc="123"
-    )
-    payment = Payment.objects.create(
-        order=order,
-        amount=order.total,
-        status=PaymentStatus.PENDING,
-        idempotency_key=f"payment-live-{order.pk}-{token.token[-8:]}",
-        payment_method=token.token,
-        card_brand=token.brand,
-        card_last4=token.last4,
-    )
+    payment = live_orders.pending_charge(order)
     return {"order": order, "payment": payment, "shopper": shopper, "vendor_member": vendor_member}
 
 

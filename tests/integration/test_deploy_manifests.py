@@ -3,9 +3,9 @@
 The overlay is rendered with the pinned kubectl (scripts/check_deploy.py, which CI also runs),
 and what the pods would get is checked against the code: the settings production refuses to
 start without, each queue's task timeout, the queue-depth metric the workers scale on. The
-web and a worker are started through the image's entrypoint with exactly the pods'
-settings (only the database and Redis swapped for the test's), and their probes are run as
-the kubelet would run them.
+web server (gunicorn), the websockets server (uvicorn) and a worker are started through the
+image's entrypoint with exactly the pods' settings (only the database and Redis swapped for
+the test's), and their probes are run as the kubelet would run them.
 """
 
 import http.client
@@ -38,6 +38,8 @@ from tests.fixtures.database import OWNER
 BASE_DIR = Path(settings.BASE_DIR)
 ENTRYPOINT = str(BASE_DIR / "scripts" / "container-entrypoint.sh")
 KEDA = "keda.sh/v1alpha1"
+# The servers: the pages (gunicorn) and the websockets under /ws/ (uvicorn).
+SERVERS = ("bazaar-web", "bazaar-websockets")
 
 
 def find(resources: list[dict], kind: str, name: str) -> dict:
@@ -201,6 +203,7 @@ def test_one_worker_deployment_per_queue_and_every_process_kind(rendered, pod_se
 
     assert workers == {queue: ["worker", queue] for queue in pod_settings["queues"]}
     assert container(deployments["bazaar-web"])["args"] == ["web"]
+    assert container(deployments["bazaar-websockets"])["args"] == ["websockets"]
     assert container(deployments["bazaar-dispatcher"])["args"] == ["dispatcher"]
     assert container(find(rendered, "Job", "bazaar-migrate"))["args"] == ["migrate"]
     assert len({container(d)["image"] for d in deployments.values()}) == 1
@@ -214,16 +217,20 @@ def test_termination_grace_outlasts_each_queues_task_timeout(rendered, pod_setti
         # run_worker lets running tasks finish for the queue's timeout + 5 s after SIGTERM.
         assert pod["terminationGracePeriodSeconds"] > pre_stop_seconds + timeout + 5, queue
 
-    web = find(rendered, "Deployment", "bazaar-web")["spec"]["template"]["spec"]
-    web_pre_stop = web["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
-    uvicorn_graceful = int(
-        re.search(r"--timeout-graceful-shutdown (\d+)", Path(ENTRYPOINT).read_text())[1]
-    )
-    assert web["terminationGracePeriodSeconds"] > web_pre_stop + uvicorn_graceful
+    entrypoint = Path(ENTRYPOINT).read_text()
+    graceful = {
+        "bazaar-web": int(re.search(r"--graceful-timeout (\d+)", entrypoint)[1]),  # gunicorn
+        "bazaar-websockets": int(re.search(r"--timeout-graceful-shutdown (\d+)", entrypoint)[1]),
+    }
+    for name, seconds in graceful.items():
+        pod = find(rendered, "Deployment", name)["spec"]["template"]["spec"]
+        pre_stop = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert pod["terminationGracePeriodSeconds"] > pre_stop + seconds, name
 
 
-def test_web_probes_are_healthz_and_readyz_on_the_http_port(rendered):
-    web = container(find(rendered, "Deployment", "bazaar-web"))
+@pytest.mark.parametrize("name", SERVERS)
+def test_server_probes_are_healthz_and_readyz_on_the_http_port(rendered, name):
+    web = container(find(rendered, "Deployment", name))
 
     assert web["ports"] == [{"name": "http", "containerPort": 8000}]
     assert web["startupProbe"]["httpGet"]["path"] == "/healthz"
@@ -241,14 +248,15 @@ def test_worker_probes_run_worker_alive_for_their_queue(rendered, pod_settings):
         assert worker["startupProbe"]["exec"]["command"] == command
 
 
-def test_web_autoscales_on_cpu_and_memory_with_the_stated_behaviour(rendered):
-    hpa = find(rendered, "HorizontalPodAutoscaler", "bazaar-web")
+@pytest.mark.parametrize("name", SERVERS)
+def test_servers_autoscale_on_cpu_and_memory_with_the_stated_behaviour(rendered, name):
+    hpa = find(rendered, "HorizontalPodAutoscaler", name)
 
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"] == {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "name": "bazaar-web",
+        "name": name,
     }
     targets = {m["resource"]["name"]: m["resource"]["target"] for m in hpa["spec"]["metrics"]}
     assert targets == {
@@ -258,8 +266,8 @@ def test_web_autoscales_on_cpu_and_memory_with_the_stated_behaviour(rendered):
     assert hpa["spec"]["behavior"]["scaleUp"]["stabilizationWindowSeconds"] == 60
     assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
     assert hpa["spec"]["minReplicas"] >= 2
-    # Utilization is of the requests: the web container must state both.
-    requests = container(find(rendered, "Deployment", "bazaar-web"))["resources"]["requests"]
+    # Utilization is of the requests: the container must state both.
+    requests = container(find(rendered, "Deployment", name))["resources"]["requests"]
     assert set(requests) == {"cpu", "memory"}
 
 
@@ -351,22 +359,30 @@ def test_keda_reads_the_queue_depth_without_the_apps_row_scope(rendered, django_
     assert seen >= 1
 
 
-def test_ingress_sends_websockets_and_pages_to_the_web_service(rendered, pod_env):
-    service = find(rendered, "Service", "bazaar-web")
-    web = find(rendered, "Deployment", "bazaar-web")
+def test_ingress_sends_websockets_to_uvicorn_and_pages_to_gunicorn(rendered, pod_env):
     websockets = find(rendered, "Ingress", "bazaar-websockets")
     pages = find(rendered, "Ingress", "bazaar-web")
     host = site_host(pod_env)
+    deployments = of_kind(rendered, "Deployment")
 
-    assert service["spec"]["selector"].items() <= pod_labels(web).items()
-    assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http"}]
     for ingress, path in ((websockets, "/ws/"), (pages, "/")):
         (rule,) = ingress["spec"]["rules"]
         assert rule["host"] == host
         assert ingress["spec"]["tls"][0]["hosts"] == [host]
         (route,) = rule["http"]["paths"]
         assert route["path"] == path
-        assert route["backend"]["service"] == {"name": "bazaar-web", "port": {"name": "http"}}
+        name = ingress["metadata"]["name"]
+        assert route["backend"]["service"] == {"name": name, "port": {"name": "http"}}
+        service = find(rendered, "Service", name)
+        assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http"}]
+        served_by = [
+            deployment
+            for deployment in deployments.values()
+            if service["spec"]["selector"].items() <= pod_labels(deployment).items()
+        ]
+        assert [d["metadata"]["name"] for d in served_by] == [name]
+    assert container(deployments["bazaar-websockets"])["args"] == ["websockets"]
+    assert container(deployments["bazaar-web"])["args"] == ["web"]
     timeouts = websockets["metadata"]["annotations"]
     assert int(timeouts["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
     assert int(timeouts["nginx.ingress.kubernetes.io/proxy-send-timeout"]) >= 3600
@@ -459,11 +475,12 @@ def test_the_site_host_is_said_once_in_the_overlay(tmp_path):
     for ingress in of_kind(resources, "Ingress").values():
         assert ingress["spec"]["rules"][0]["host"] == "market.example.org"
         assert ingress["spec"]["tls"][0]["hosts"] == ["market.example.org"]
-    web = container(find(resources, "Deployment", "bazaar-web"))
-    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-        assert web[probe]["httpGet"]["httpHeaders"] == [
-            {"name": "Host", "value": "market.example.org"}
-        ]
+    for name in SERVERS:
+        server = container(find(resources, "Deployment", name))
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            assert server[probe]["httpGet"]["httpHeaders"] == [
+                {"name": "Host", "value": "market.example.org"}
+            ], (name, probe)
 
 
 def test_the_entrypoint_refuses_an_unknown_process():
@@ -478,29 +495,33 @@ def test_the_entrypoint_refuses_an_unknown_process():
 # --- The processes, started as the pods start them --------------------------------------
 
 
-def request(port: int, path: str, headers: dict[str, str]) -> tuple[int, dict, str]:
+def get_page(
+    port: int, path: str, headers: dict[str, str]
+) -> tuple[int, http.client.HTTPMessage, str]:
+    """Status, headers (any case) and body of a GET."""
     client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         client.request("GET", path, headers=headers)
         reply = client.getresponse()
-        return reply.status, dict(reply.getheaders()), reply.read().decode()
+        return reply.status, reply.headers, reply.read().decode()
     finally:
         client.close()
 
 
 @dataclass
-class WebPod(AsgiServer):
-    """`container-entrypoint.sh web` with a pod's environment, on a free port of 127.0.0.1
-    (uvicorn takes the last --host and --port given)."""
+class ServerPod(AsgiServer):
+    """`container-entrypoint.sh <role>` (`web` or `websockets`) with a pod's environment, on
+    a free port (PORT)."""
 
+    role: str = "web"
     env: dict[str, str] = field(default_factory=dict)
 
-    def start(self) -> "WebPod":
+    def start(self) -> "ServerPod":
         self.port = self.port or free_port()
         with self.log.open("ab") as output:
             self.process = subprocess.Popen(  # noqa: S603
-                [ENTRYPOINT, "web", "--host", "127.0.0.1", "--port", str(self.port)],
-                env=self.env,
+                [ENTRYPOINT, self.role],
+                env={**self.env, "PORT": str(self.port)},
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -509,32 +530,54 @@ class WebPod(AsgiServer):
         return self
 
 
+def start_pod(role: str, pod_env: dict[str, str], directory: Path) -> ServerPod:
+    env = on_test_services(pod_env, directory)
+    return ServerPod(log=directory / f"{role}.log", role=role, env=env).start()
+
+
 @pytest.fixture(scope="module")
 def web_pod(pod_env, django_db_setup, tmp_path_factory) -> Iterator[int]:
-    directory = tmp_path_factory.mktemp("web-pod")
-    pod = WebPod(log=directory / "web.log", env=on_test_services(pod_env, directory)).start()
+    pod = start_pod("web", pod_env, tmp_path_factory.mktemp("web-pod"))
     try:
         yield pod.port
     finally:
         pod.stop()
 
 
-def test_the_web_probes_pass_as_the_kubelet_sends_them(rendered, pod_env, web_pod):
-    web = container(find(rendered, "Deployment", "bazaar-web"))
+@pytest.fixture(scope="module")
+def websockets_pod(pod_env, django_db_setup, tmp_path_factory) -> Iterator[int]:
+    pod = start_pod("websockets", pod_env, tmp_path_factory.mktemp("websockets-pod"))
+    try:
+        yield pod.port
+    finally:
+        pod.stop()
+
+
+@pytest.mark.parametrize(("name", "pod"), [(SERVERS[0], "web_pod"), (SERVERS[1], "websockets_pod")])
+def test_the_server_probes_pass_as_the_kubelet_sends_them(rendered, pod_env, name, pod, request):
+    port = request.getfixturevalue(pod)
+    server = container(find(rendered, "Deployment", name))
 
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
-        get = web[probe]["httpGet"]
+        get = server[probe]["httpGet"]
         headers = {header["name"]: header["value"] for header in get["httpHeaders"]}
-        status, _, body = request(web_pod, get["path"], headers)
+        status, _, body = get_page(port, get["path"], headers)
         assert status == 200, (probe, body)
-    _, _, readiness = request(web_pod, "/readyz", {"Host": site_host(pod_env)})
+    _, _, readiness = get_page(port, "/readyz", {"Host": site_host(pod_env)})
     assert json.loads(readiness)["database"] == "ok"
     assert json.loads(readiness)["cache"] == "ok"
 
 
+def test_the_web_pod_is_gunicorn_and_the_websockets_pod_uvicorn(pod_env, web_pod, websockets_pod):
+    host = {"Host": site_host(pod_env)}
+
+    assert get_page(web_pod, "/healthz", host)[1]["server"] == "gunicorn"
+    assert get_page(websockets_pod, "/healthz", host)[1]["server"] == "uvicorn"
+
+
 def test_without_the_probes_host_header_production_django_refuses(web_pod):
     """Why the probes carry a Host: the kubelet's default is the pod's address."""
-    status, _, _ = request(web_pod, "/healthz", {"Host": "10.1.2.3:8000"})
+    status, _, _ = get_page(web_pod, "/healthz", {"Host": "10.1.2.3:8000"})
 
     assert status == 400
 
@@ -559,8 +602,8 @@ def test_pages_redirect_to_https_but_the_probes_do_not(pod_env, web_pod):
     """The kubelet probes over plain HTTP; a browser's plain-HTTP request is sent to https."""
     host = site_host(pod_env)
 
-    status, headers, _ = request(web_pod, "/", {"Host": host})
-    probed, _, _ = request(web_pod, "/healthz", {"Host": host})
+    status, headers, _ = get_page(web_pod, "/", {"Host": host})
+    probed, _, _ = get_page(web_pod, "/healthz", {"Host": host})
 
     assert status == 301
     assert headers["location"] == f"https://{host}/"

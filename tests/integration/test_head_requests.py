@@ -3,6 +3,8 @@ backoffice, walked from the URLconf with sample ids, gives the same status to HE
 and no body (Django's admin is its own and is left out)."""
 
 import pytest
+from django.core.handlers.wsgi import WSGIHandler
+from django.test import RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from shop.models import OrderStatus
@@ -112,3 +114,34 @@ def test_a_page_answers_head_with_its_status_and_headers_but_no_body(client, sam
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
     assert response.content == b""
+
+
+def _through_the_wsgi_handler(method: str, path: str) -> tuple[str, dict[str, str], bytes]:
+    """Status, headers and body bytes as a WSGI server (gunicorn) receives them: Django's own
+    handler with every middleware, without the test client's removal of HEAD bodies."""
+    environ = RequestFactory()._base_environ(REQUEST_METHOD=method, PATH_INFO=path)
+    started: dict = {}
+
+    def start_response(status, headers, exc_info=None):
+        started.update(status=status, headers=dict(headers))
+
+    response = WSGIHandler()(environ, start_response)
+    try:
+        body = b"".join(response)
+    finally:
+        response.close()
+    return started["status"], started["headers"], body
+
+
+@pytest.mark.django_db(transaction=True)  # the handler closes connections, as a server's does
+@pytest.mark.parametrize("name", ["shop:home", "healthz"])
+def test_a_head_answer_reaches_the_server_with_gets_headers_and_no_body(name):
+    """gunicorn drops a HEAD body itself, with a warning per response: none must come."""
+    get_status, get_headers, get_body = _through_the_wsgi_handler("GET", reverse(name))
+    status, headers, body = _through_the_wsgi_handler("HEAD", reverse(name))
+
+    assert status == get_status == "200 OK"
+    assert get_body
+    assert body == b""
+    assert headers["Content-Length"] == get_headers["Content-Length"] == str(len(get_body))
+    assert headers["Content-Type"] == get_headers["Content-Type"]

@@ -1,7 +1,8 @@
 """`make run` (scripts/run.sh) stopped by SIGTERM, as a supervisor, an IDE or `timeout` stops
-it, stops every process it started, as Ctrl+C does: the server, the four workers and their
-clusters. The script runs the embedded default (no DATABASE_URL, no REDIS_URL) on a free port
-with its own BAZAAR_VAR_DIR."""
+it, stops every process it started, as Ctrl+C does: the pages' server (gunicorn, its master
+and workers), the websockets' (uvicorn), the four workers and their clusters. The script
+runs the embedded default (no DATABASE_URL, no REDIS_URL) on a free port with its own
+BAZAAR_VAR_DIR."""
 
 import http.client
 import os
@@ -39,7 +40,7 @@ def _alive(pids: list[int]) -> list[str]:
     return [title for title in map(process_title, pids) if title]  # zombies have no cmdline
 
 
-def test_sigterm_stops_the_server_and_every_worker_it_started(tmp_path):
+def test_sigterm_stops_the_servers_and_every_worker_it_started(tmp_path):
     port = _free_port()
     dropped = ("DATABASE_URL", "REDIS_URL", "CACHE_KEY_PREFIX", "DJANGO_SETTINGS_MODULE")
     env = {key: value for key, value in os.environ.items() if key not in dropped}
@@ -69,8 +70,12 @@ def test_sigterm_stops_the_server_and_every_worker_it_started(tmp_path):
 
 
 def _every_worker_running(pid: int) -> list[int] | None:
-    """The script's descendants once uvicorn and each queue's run_worker are up."""
+    """The script's descendants once both servers and each queue's run_worker are up."""
     descendants = descendants_of(pid)
     titles = " ".join(map(process_title, descendants))
-    running = "uvicorn" in titles and all(f"run_worker {queue}" in titles for queue in QUEUES)
+    running = (
+        "gunicorn: worker" in titles
+        and "uvicorn" in titles
+        and all(f"run_worker {queue}" in titles for queue in QUEUES)
+    )
     return descendants if running else None
