@@ -25,14 +25,18 @@ def worker_redis_url(url: str, worker: int) -> str:
 # Under pytest-xdist (`make test` runs workers gw0, gw1, …) each worker owns everything the
 # tests share: pytest-django names its test database test_<name>_gw<N>; here it gets its own
 # Redis database (REDIS_URL's number + N: cache, sessions, rate limits, channel layer, and the
-# FLUSHDB of cache.clear()) and its own var/ folder (media, private files, the simulated
-# gateway's ledger, backups). The processes the tests start inherit this environment;
-# BAZAAR_TEST_WORKER says it is already done (their REDIS_URL is the worker's).
+# FLUSHDB of cache.clear()), its own key and channel prefix, and its own var/ folder (media,
+# private files, the simulated gateway's ledger, backups). The processes the tests start
+# inherit this environment; BAZAAR_TEST_WORKER says it is already done (their REDIS_URL is the
+# worker's).
 _VAR = os.path.join(os.path.dirname(__file__), "..", "var")
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "")
 if _worker and os.environ.get("BAZAAR_TEST_WORKER") != _worker:
     os.environ["BAZAAR_TEST_WORKER"] = _worker
     os.environ["REDIS_URL"] = worker_redis_url(os.environ["REDIS_URL"], int(_worker[2:]))
+    # Pub/Sub channels belong to the Redis server, not to a database: the channel layer's
+    # prefix keeps one worker's live groups (order-1, vendor-1) from another's.
+    os.environ["CACHE_KEY_PREFIX"] = f"{os.environ['CACHE_KEY_PREFIX']}-{_worker}"
     os.environ["BAZAAR_VAR_DIR"] = os.path.join(
         os.environ.get("BAZAAR_VAR_DIR", _VAR), f"test-{_worker}"
     )
