@@ -37,7 +37,8 @@ NOTICES = {
 def publish_vendor_order(event: OrderEvent) -> None:
     """Tell each vendor of the order: its row in the order list, the list's count, the
     navigation's counter, the dashboard (tiles, chart, low stock) and a notice, which
-    replaces the one before. A few queries per vendor, whatever the number of orders."""
+    replaces the one before. A few queries per vendor, whatever the number of orders; none
+    for a vendor with no backoffice page open."""
     assert event.meta is not None  # handlers are given stored events, with their envelope
     order = Order.objects.filter(pk=event.order_id).first()
     if order is None:
@@ -46,6 +47,8 @@ def publish_vendor_order(event: OrderEvent) -> None:
         OrderLine.objects.filter(order_id=order.pk).values_list("vendor_id", flat=True)
     )
     for vendor in Vendor.objects.filter(pk__in=vendor_ids).order_by("pk"):
+        if not live.has_listeners(live.vendor_group(vendor.pk)):
+            continue  # no backoffice page of this vendor is open
         row = order_selectors.list_vendor_orders(vendor=vendor).filter(pk=order.pk).first()
         parts = []
         if row is not None:

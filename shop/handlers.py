@@ -31,7 +31,10 @@ def order_status_context(state: order_selectors.OrderState) -> dict:
 
 def publish_order_status(event: OrderEvent) -> None:
     """Push the order page's live fragment to the order's shopper, rendered from the order as
-    it is now (one consistent state, numbered with the last event that state includes)."""
+    it is now (one consistent state, numbered with the last event that state includes);
+    nothing when the order's page is not open."""
+    if not live.has_listeners(live.order_group(event.order_id)):
+        return
     state = order_selectors.get_order_state(order_id=event.order_id)
     if state is None:
         return

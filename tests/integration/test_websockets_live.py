@@ -7,13 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
 from backoffice import handlers as backoffice_handlers
-from project import events
+from project import events, live
 from project.asgi import application
 from project.events import dispatcher as event_dispatcher
 from project.events.models import OutboxEvent
@@ -289,10 +290,50 @@ def test_publishing_to_a_vendor_takes_a_bounded_number_of_queries(
     )
     event = events.event_type(row.event_type).from_payload(row.payload, meta)
 
-    # Order, its vendors, the row, badge, order count, dashboard (revenue, to fulfil, low
-    # stock): the same few queries however many orders the vendor has.
-    with django_assert_max_num_queries(9):
+    group = live.vendor_group(vendor.pk)
+
+    def publish() -> None:
+        # Order, its vendors, the row, badge, order count, dashboard (revenue, to fulfil,
+        # low stock): the same few queries however many orders the vendor has.
+        with django_assert_max_num_queries(9):
+            backoffice_handlers.publish_vendor_order(event)
+
+    async def watched() -> str:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        try:
+            await sync_to_async(publish)()
+            message = await asyncio.wait_for(layer.receive(channel), timeout=5)
+        finally:
+            await layer.group_discard(group, channel)
+        return message["html"]
+
+    assert f'id="order-row-{orders[-1].pk}"' in run(watched)
+    # With no backoffice page of the vendor open, nothing is rendered: the order and its
+    # vendors only.
+    assert not live.has_listeners(group)
+    with django_assert_max_num_queries(3):
         backoffice_handlers.publish_vendor_order(event)
+
+
+def test_a_groups_listeners_are_the_web_processes_subscribed_to_it(vendor):
+    group = live.vendor_group(vendor.pk)
+    other = live.vendor_group(vendor.pk + 1000)
+
+    async def scenario() -> list[bool]:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        seen = [await sync_to_async(live.has_listeners)(group)]
+        await layer.group_add(group, channel)
+        seen += [
+            await sync_to_async(live.has_listeners)(group),
+            await sync_to_async(live.has_listeners)(other),
+        ]
+        await layer.group_discard(group, channel)
+        return [*seen, await sync_to_async(live.has_listeners)(group)]
+
+    assert run(scenario) == [False, True, False, False]
 
 
 def test_other_shoppers_and_anonymous_cannot_watch_an_order(shopper, vendor, caplog):
