@@ -1,7 +1,9 @@
 """API checkout against the HTML checkout: 16 concurrent clients each, p50/p99 side by side.
 
 The same production shape as bench/checkout_bench.py (whose setup, server and browsers this
-reuses): uvicorn serving project.asgi (--workers 2, DEBUG off), the event dispatcher and the
+reuses): gunicorn's sync workers serving project.wsgi (--web-workers 2, DEBUG off; the API's
+async views run in an event loop per request there; `--server uvicorn` for the ASGI shape), the
+event dispatcher and the
 real `critical` Django-Q2 worker charging the simulated gateway, on the local PostgreSQL and
 Redis.
 
@@ -205,6 +207,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--server", choices=sorted(html.SERVERS), default="gunicorn-sync")
     parser.add_argument("--anatomy", type=int, default=20, help="in-process orders profiled")
     options = parser.parse_args()
 
@@ -221,7 +224,7 @@ def main() -> None:
     connection.close()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    processes = html.start_processes(port, options.web_workers)
+    processes = html.start_processes(port, options.web_workers, options.server)
     try:
         pages = html.journey(base, data, options.clients, options.seconds, options.warmup, 0)
         api = api_journey(base, data, options.clients, options.seconds, options.warmup)
@@ -231,7 +234,8 @@ def main() -> None:
 
     print(
         f"\nCheckout, HTML pages against the API: {options.clients} concurrent clients each, "
-        f"{options.seconds:g} s (uvicorn, {options.web_workers} workers; {os.cpu_count()} CPUs)"
+        f"{options.seconds:g} s ({options.server}, {options.web_workers} workers; "
+        f"{os.cpu_count()} CPUs)"
     )
     print(f"  {'':<24} {'HTML p50':>9} {'p99':>8} {'API p50':>9} {'p99':>8}")
     for step, label in (("add", "add to cart"), ("place_order", "place order")):

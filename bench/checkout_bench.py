@@ -1,9 +1,10 @@
 """Checkout benchmark: signed-in shoppers looping the checkout over HTTP, then a stampede on
 the last units of one product.
 
-Runs the production shape on the local PostgreSQL and Redis: uvicorn serving project.asgi
-(--workers 2, DEBUG off), `manage.py run_dispatcher`, and the real `critical` Django-Q2
-worker (`manage.py run_worker critical`), which charges the simulated gateway.
+Runs the production shape on the local PostgreSQL and Redis: gunicorn's sync workers serving
+project.wsgi (--web-workers 2, DEBUG off; `--server uvicorn` for the ASGI shape),
+`manage.py run_dispatcher`, and the real `critical` Django-Q2 worker (`manage.py run_worker
+critical`), which charges the simulated gateway.
 
 1. Anatomy (in this process, through the full middleware with Django's test client, so the
    figures do not depend on the machine's load): CPU milliseconds (process_time) and SQL
@@ -192,26 +193,26 @@ def spawn(name: str, args: list[str]) -> subprocess.Popen:
     )
 
 
-def start_processes(port: int, web_workers: int) -> list[subprocess.Popen]:
+# The pages' server, as `make run` and the image serve them (gunicorn's sync workers), or the
+# shape before it (uvicorn serving project.asgi) to compare: `--server uvicorn`.
+SERVERS = {
+    "gunicorn-sync": [
+        "-m", "gunicorn", "project.wsgi:application", "--bind", "127.0.0.1:{port}",
+        "--workers", "{workers}", "--worker-class", "sync", "--log-level", "warning",
+        "--forwarded-allow-ips", "", "--no-control-socket",
+    ],
+    "uvicorn": [
+        "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1", "--port", "{port}",
+        "--workers", "{workers}", "--log-level", "warning", "--no-access-log",
+    ],
+}  # fmt: skip
+
+
+def start_processes(port: int, web_workers: int, server: str) -> list[subprocess.Popen]:
     heartbeat = WORK_DIR / "worker-critical.alive"
+    command = [arg.format(port=port, workers=web_workers) for arg in SERVERS[server]]
     processes = [
-        spawn(
-            "uvicorn",
-            [
-                "-m",
-                "uvicorn",
-                "project.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(web_workers),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-        ),
+        spawn("web", command),
         spawn("dispatcher", ["manage.py", "run_dispatcher"]),
         spawn(
             "worker-critical",
@@ -659,6 +660,7 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=10)
     parser.add_argument("--sign-ins", type=int, default=24, help="sign-ins at the same moment")
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--server", choices=sorted(SERVERS), default="gunicorn-sync")
     parser.add_argument("--anatomy", type=int, default=20, help="in-process journeys profiled")
     parser.add_argument("--profile", type=Path, help="write place order's cProfile stats here")
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -686,7 +688,7 @@ def main() -> None:
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    processes = start_processes(port, options.web_workers)
+    processes = start_processes(port, options.web_workers, options.server)
     try:
         runs = [
             journey(base, data, options.shoppers, options.seconds, options.warmup, think)
@@ -702,9 +704,9 @@ def main() -> None:
 
     for run in runs:
         print(
-            f"\n{run['shoppers']} signed-in shoppers over HTTP (uvicorn, {options.web_workers} "
-            f"workers), {run['think_s']} s on each page, {run['seconds']} s: {run['orders']} "
-            f"orders, {run['orders_per_s']} orders/s"
+            f"\n{run['shoppers']} signed-in shoppers over HTTP ({options.server}, "
+            f"{options.web_workers} workers), {run['think_s']} s on each page, "
+            f"{run['seconds']} s: {run['orders']} orders, {run['orders_per_s']} orders/s"
         )
         print(f"  {'step':<12} {'n':>6} {'p50 ms':>8} {'p99 ms':>8}")
         for step, row in run["steps"].items():
