@@ -1,9 +1,9 @@
 """Backoffice reads. Every function that returns vendor data takes `vendor=` and stays inside it."""
 
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 
 from accounts.models import User
-from shop.models import Vendor, VendorStatus
+from shop.models import Vendor, VendorMembership, VendorStatus
 
 BACKOFFICE_STATUSES = (VendorStatus.APPROVED, VendorStatus.SUSPENDED)
 
@@ -16,6 +16,15 @@ def get_vendor_for_member(*, user: User) -> Vendor | None:
         .annotate(member_role=F("memberships__role"))
         .order_by("memberships__created_at")
         .first()
+    )
+
+
+def may_open_backoffice() -> Exists:
+    """Whether the user (the outer query's row) is a member of a vendor whose backoffice
+    get_vendor_for_member would open: an annotation for the query that loads the user, so
+    the header's "Backoffice" link costs no query of its own."""
+    return Exists(
+        VendorMembership.objects.filter(user=OuterRef("pk"), vendor__status__in=BACKOFFICE_STATUSES)
     )
 
 

@@ -195,7 +195,7 @@ CART_BUDGETS = {
     # touched, the badge's count
     ("signed-in", "add"): 9 + ATOMIC_EXTRA,
     ("anonymous", "cart"): 1,  # the session's cart: its lines with products and vendors
-    ("signed-in", "cart"): 3,  # the user, the vendor link check, the cart's lines
+    ("signed-in", "cart"): 2,  # the user (with the vendor link's answer), the cart's lines
 }
 
 
