@@ -43,14 +43,14 @@ class RateLimitedModelBackend(ModelBackend):
     def get_user(self, user_id):
         """The signed-in user of a request, with `may_open_backoffice` (the header's
         "Backoffice" link, backoffice.context_processors) read in the same query."""
-        user = (
-            User._default_manager.annotate(
-                may_open_backoffice=vendor_selectors.may_open_backoffice()
-            )
-            .filter(pk=user_id)
-            .first()
+        users = User._default_manager.annotate(
+            may_open_backoffice=vendor_selectors.may_open_backoffice()
         )
-        return user if user is not None and self.user_can_authenticate(user) else None
+        try:
+            user = users.get(pk=user_id)
+        except User.DoesNotExist:
+            return None
+        return user if self.user_can_authenticate(user) else None
 
     def _check_password(self, *, email: str, password: str) -> User | None:
         """ModelBackend.authenticate, handing the database connection back to the pool before
