@@ -12,6 +12,7 @@ from django.db import connection
 
 from accounts import ratelimit
 from accounts.models import User
+from backoffice.selectors import vendors as vendor_selectors
 
 
 class RateLimitedModelBackend(ModelBackend):
@@ -38,6 +39,18 @@ class RateLimitedModelBackend(ModelBackend):
             return None
         ratelimit.record_success(request=request, email=email)
         return user
+
+    def get_user(self, user_id):
+        """The signed-in user of a request, with `may_open_backoffice` (the header's
+        "Backoffice" link, backoffice.context_processors) read in the same query."""
+        users = User._default_manager.annotate(
+            may_open_backoffice=vendor_selectors.may_open_backoffice()
+        )
+        try:
+            user = users.get(pk=user_id)
+        except User.DoesNotExist:
+            return None
+        return user if self.user_can_authenticate(user) else None
 
     def _check_password(self, *, email: str, password: str) -> User | None:
         """ModelBackend.authenticate, handing the database connection back to the pool before

@@ -125,7 +125,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "shop.context_processors.cart_summary",
-                "backoffice.context_processors.backoffice_vendor",
+                "backoffice.context_processors.backoffice_link",
             ],
         },
     },

@@ -55,8 +55,11 @@ def _summary(request: HttpRequest) -> dict:
 
 
 def _add(request: HttpRequest, payload: CartItemIn) -> dict:
-    cart, _ = cart_services.get_or_create_cart(request=request)
-    cart_services.add_to_cart(cart=cart, product_id=payload.product_id, quantity=payload.quantity)
+    cart_services.add_to_cart(
+        owner=cart_selectors.CartOwner(user_id=request.user.pk),
+        product_id=payload.product_id,
+        quantity=payload.quantity,
+    )
     return _summary(request)
 
 

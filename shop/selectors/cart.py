@@ -19,6 +19,23 @@ def get_session_cart_id(*, request: HttpRequest) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
+@dataclass(frozen=True)
+class CartOwner:
+    """Whose cart a request writes to, known without a query: a signed-in user's, or the
+    guest cart the session names."""
+
+    user_id: int | None = None
+    guest_cart_id: int | None = None
+
+
+def get_cart_owner(*, request: HttpRequest) -> CartOwner | None:
+    """The visitor's cart owner; None for a guest whose session holds no cart."""
+    if request.user.is_authenticated:
+        return CartOwner(user_id=request.user.pk)
+    cart_id = get_session_cart_id(request=request)
+    return None if cart_id is None else CartOwner(guest_cart_id=cart_id)
+
+
 def _items_for(*, request: HttpRequest) -> QuerySet[CartItem] | None:
     """The visitor's cart items as a queryset, or None when they cannot have any."""
     if request.user.is_authenticated:
@@ -37,6 +54,11 @@ def count_cart_items(*, request: HttpRequest, refresh: bool = False) -> int:
     count = 0 if items is None else items.aggregate(total=Sum("quantity"))["total"] or 0
     setattr(request, _COUNT_ATTR, count)
     return count
+
+
+def remember_cart_count(*, request: HttpRequest, count: int) -> None:
+    """The badge's count, as a write that just changed the cart returned it (no query)."""
+    setattr(request, _COUNT_ATTR, count)
 
 
 def get_cart(*, request: HttpRequest) -> Cart | None:

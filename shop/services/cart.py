@@ -1,7 +1,11 @@
 """Cart writes. Every change locks the cart row, so two tabs cannot interleave their edits."""
 
+from dataclasses import dataclass
+
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
+from django.db.models import F, OuterRef, Subquery, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -55,52 +59,116 @@ def _lock(cart: Cart) -> None:
     Cart.objects.select_for_update().filter(pk=cart.pk).first()
 
 
-def _touch(cart: Cart) -> None:
-    """Mark the cart as changed now: the UPDATE also locks its row until the transaction ends
-    (what _lock does, and the write of updated_at, in one statement)."""
-    cart.updated_at = timezone.now()
-    Cart.objects.filter(pk=cart.pk).update(updated_at=cart.updated_at)
+@dataclass(frozen=True)
+class AddedToCart:
+    product_name: str
+    quantity: int  # the line's quantity now
+    cart_count: int  # the cart's total quantity now (the header badge)
 
 
-def get_or_create_cart(*, request: HttpRequest) -> tuple[Cart, bool]:
-    """The visitor's cart, created on first write (never on a GET): (cart, created)."""
-    if request.user.is_authenticated:
-        return Cart.objects.get_or_create(user=request.user)
-    cart = cart_selectors.get_cart(request=request)
-    if cart is not None:
-        return cart, False
-    cart = Cart.objects.create()
-    request.session[cart_selectors.SESSION_CART_KEY] = cart.pk
-    return cart, True
+# The cart's row locked (until the commit) and marked as changed, found by its owner.
+_TOUCH_USERS_CART = "UPDATE shop_cart SET updated_at = %s WHERE user_id = %s RETURNING id"
+_TOUCH_GUEST_CART = (
+    "UPDATE shop_cart SET updated_at = %s WHERE id = %s AND user_id IS NULL RETURNING id"
+)
+# A line already in the cart raised, only while its product is visible and the new quantity
+# within stock. The SUM reads the cart as it was before this statement (a statement does not
+# see its own writes), and exactly so: the cart's row was locked first, and every cart write
+# locks it.
+_RAISE_LINE = """
+    UPDATE shop_cartitem AS line SET quantity = line.quantity + %(quantity)s
+    FROM shop_product AS product, shop_vendor AS vendor
+    WHERE line.cart_id = %(cart_id)s AND line.product_id = %(product_id)s
+      AND product.id = line.product_id AND product.is_active
+      AND vendor.id = product.vendor_id AND vendor.status = %(approved)s
+      AND line.quantity + %(quantity)s <= product.stock
+    RETURNING product.name, line.quantity,
+      (SELECT SUM(quantity) FROM shop_cartitem WHERE cart_id = %(cart_id)s) + %(quantity)s
+"""
 
 
-def add_to_cart(*, cart: Cart, product_id: int, quantity: int) -> CartItem:
-    """Add `quantity` of a visible product; the cart's total for it stays within 1..stock."""
+def add_to_cart(
+    *, owner: cart_selectors.CartOwner, product_id: int, quantity: int
+) -> AddedToCart | None:
+    """Add `quantity` of a visible product to the owner's cart (a user's is created when
+    missing); the cart's total for it stays within 1..stock. Locks the cart's row. None, with
+    nothing changed, when a guest's cart no longer exists.
+
+    Adding to a line already there, shopping's hottest write, is two statements of SQL (the
+    cart locked and touched; the line raised under the same checks, returning the badge's
+    count); a new line or a refusal then takes the ORM path, which says why."""
+    if quantity < 1:
+        raise InvalidQuantity("Quantity must be at least 1.")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cart_id = _touch_cart_of(owner, cursor)
+        if cart_id is None and owner.user_id is not None:
+            Cart.objects.get_or_create(user_id=owner.user_id)
+            cart_id = _touch_cart_of(owner, cursor)
+        if cart_id is None:
+            return None
+        cursor.execute(
+            _RAISE_LINE,
+            {
+                "cart_id": cart_id,
+                "product_id": product_id,
+                "quantity": quantity,
+                "approved": VendorStatus.APPROVED.value,
+            },
+        )
+        raised = cursor.fetchone()
+        if raised is None:
+            return _add_line(cart_id=cart_id, product_id=product_id, quantity=quantity)
+    name, line_quantity, cart_count = raised
+    return AddedToCart(product_name=name, quantity=line_quantity, cart_count=cart_count)
+
+
+def add_to_new_guest_cart(*, request: HttpRequest, product_id: int, quantity: int) -> AddedToCart:
+    """A guest's first add: their cart is created with it and named in their session; a
+    refused add leaves no cart."""
     if quantity < 1:
         raise InvalidQuantity("Quantity must be at least 1.")
     with transaction.atomic():
-        _touch(cart)
-        # A line already there brings its (visible) product in the same query.
-        item = (
-            CartItem.objects.select_related("product__vendor")
-            .filter(
-                cart=cart,
-                product_id=product_id,
-                product__is_active=True,
-                product__vendor__status=VendorStatus.APPROVED,
+        cart = Cart.objects.create()  # locked by its INSERT until the commit
+        added = _add_line(cart_id=cart.pk, product_id=product_id, quantity=quantity)
+    request.session[cart_selectors.SESSION_CART_KEY] = cart.pk
+    return added
+
+
+def _touch_cart_of(owner: cart_selectors.CartOwner, cursor: CursorWrapper) -> int | None:
+    now = timezone.now()
+    if owner.user_id is not None:
+        cursor.execute(_TOUCH_USERS_CART, [now, owner.user_id])
+    else:
+        cursor.execute(_TOUCH_GUEST_CART, [now, owner.guest_cart_id])
+    row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _add_line(*, cart_id: int, product_id: int, quantity: int) -> AddedToCart:
+    """A new line, or why the add is refused, in a cart locked by the caller."""
+    product = (
+        Product.objects.filter(pk=product_id, is_active=True, vendor__status=VendorStatus.APPROVED)
+        .annotate(
+            in_cart=Subquery(
+                CartItem.objects.filter(cart_id=cart_id, product_id=OuterRef("pk")).values(
+                    "quantity"
+                )
             )
-            .first()
         )
-        product = item.product if item is not None else _visible_product(product_id)
-        in_cart = item.quantity if item else 0
-        _check_quantity(product=product, quantity=in_cart + quantity, in_cart=in_cart)
-        if item is None:
-            item = CartItem.objects.create(cart=cart, product=product, quantity=quantity)
-        else:
-            item.quantity = in_cart + quantity
-            item.save(update_fields=["quantity"])
-    item.product = product
-    return item
+        .first()
+    )
+    if product is None:
+        raise ProductUnavailable("This product is not available.")
+    in_cart = product.in_cart or 0
+    _check_quantity(product=product, quantity=in_cart + quantity, in_cart=in_cart)
+    if in_cart:  # stock came in between the line's UPDATE and this read
+        CartItem.objects.filter(cart_id=cart_id, product=product).update(
+            quantity=F("quantity") + quantity
+        )
+    else:
+        CartItem.objects.create(cart_id=cart_id, product=product, quantity=quantity)
+    count = CartItem.objects.filter(cart_id=cart_id).aggregate(total=Sum("quantity"))["total"]
+    return AddedToCart(product_name=product.name, quantity=in_cart + quantity, cart_count=count)
 
 
 def set_quantity(*, cart: Cart, product_id: int, quantity: int) -> CartItem:

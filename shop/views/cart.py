@@ -4,7 +4,6 @@ get the fragments to swap (the lines, the totals and the header badge in one res
 from collections.abc import Callable
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -15,7 +14,6 @@ from django.views.decorators.http import require_POST, require_safe
 from project.errors import DomainError
 from project.http import HtmxRequest
 from shop.forms import cart as cart_forms
-from shop.models import CartItem
 from shop.selectors import cart as cart_selectors
 from shop.services import cart as cart_services
 
@@ -33,18 +31,19 @@ def add_to_cart(request: HtmxRequest) -> HttpResponse:
     form = cart_forms.AddToCartForm(request.POST)
     if not form.is_valid():
         return _add_result(request, error=form.first_error())
+    product_id, quantity = form.cleaned_data["product_id"], form.cleaned_data["quantity"]
+    owner = cart_selectors.get_cart_owner(request=request)
     try:
-        item = _write_creating_cart(
-            request,
-            lambda cart: cart_services.add_to_cart(
-                cart=cart,
-                product_id=form.cleaned_data["product_id"],
-                quantity=form.cleaned_data["quantity"],
-            ),
+        added = owner and cart_services.add_to_cart(
+            owner=owner, product_id=product_id, quantity=quantity
         )
+        if not added:  # a guest without a cart (or whose cart was purged)
+            added = cart_services.add_to_new_guest_cart(
+                request=request, product_id=product_id, quantity=quantity
+            )
     except DomainError as exc:
         return _add_result(request, error=exc.message)
-    return _add_result(request, item=item, quantity=form.cleaned_data["quantity"])
+    return _add_result(request, added=added, quantity=quantity)
 
 
 @require_POST
@@ -79,24 +78,6 @@ def remove_cart_item(request: HtmxRequest, product_id: int) -> HttpResponse:
     return _cart_changed(request, success=f"{name} was removed from your cart.")
 
 
-def _write_creating_cart(request: HttpRequest, write: Callable[..., CartItem]) -> CartItem:
-    """Run a cart write on the visitor's cart, creating it first when there is none; a failed
-    write then leaves no cart. An existing cart needs no transaction around the service's own
-    (no savepoint)."""
-    cart = cart_selectors.get_cart(request=request)
-    if cart is not None:
-        return write(cart)
-    created = False
-    try:
-        with transaction.atomic():
-            cart, created = cart_services.get_or_create_cart(request=request)
-            return write(cart)
-    except DomainError:
-        if created and not request.user.is_authenticated:
-            request.session.pop(cart_selectors.SESSION_CART_KEY, None)
-        raise
-
-
 def _write_existing_cart(request: HttpRequest, write: Callable):
     cart = cart_selectors.get_cart(request=request)
     if cart is None:
@@ -116,19 +97,21 @@ def _back(request: HttpRequest) -> HttpResponse:
 def _add_result(
     request: HtmxRequest,
     *,
-    item: CartItem | None = None,
+    added: cart_services.AddedToCart | None = None,
     quantity: int = 0,
     error: str = "",
 ) -> HttpResponse:
+    """The add's outcome: an htmx fragment with the header badge swapped out of band (its
+    count as the add returned it), or a message and a redirect back."""
     if not request.htmx:
-        if item is not None:
-            messages.success(request, f"Added {quantity} × {item.product.name} to your cart.")
+        if added is not None:
+            messages.success(request, f"Added {quantity} × {added.product_name} to your cart.")
         else:
             messages.error(request, error)
         return _back(request)
-    if not error:
-        cart_selectors.count_cart_items(request=request, refresh=True)
-    context = {"item": item, "quantity": quantity, "error": error}
+    if added is not None:
+        cart_selectors.remember_cart_count(request=request, count=added.cart_count)
+    context = {"added": added, "quantity": quantity, "error": error}
     return render(request, "shop/cart/add_result.html", context)
 
 

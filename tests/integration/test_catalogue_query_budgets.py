@@ -1,7 +1,7 @@
 """Catalogue pages cost a small constant number of queries, with 10 products or 500.
 
 Each budget is what the page itself needs plus the base layout: for a signed-in user
-the user row and the "Backoffice" link check, and up to CART_BADGE_QUERIES for the
+the user row (which also says whether to link to a backoffice), and up to CART_BADGE_QUERIES for the
 header's cart badge (anonymous or signed in).
 """
 
@@ -18,7 +18,7 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 CART_BADGE_QUERIES = 2
-SIGNED_IN_QUERIES = 2  # the user, and whether they belong to a vendor
+SIGNED_IN_QUERIES = 1  # the user, with whether they belong to a vendor
 PAGE_QUERIES = {
     "home": 3,  # categories, featured, new
     "listing": 4,  # categories, vendors, count, page of products

@@ -149,7 +149,7 @@ def test_a_server_error_page_renders_even_when_the_database_and_context_processo
         raise DatabaseError("no database")
 
     monkeypatch.setattr("shop.context_processors.cart_summary", broken)
-    monkeypatch.setattr("backoffice.context_processors.backoffice_vendor", broken)
+    monkeypatch.setattr("backoffice.context_processors.backoffice_link", broken)
     monkeypatch.setattr("django.db.backends.base.base.BaseDatabaseWrapper.cursor", broken)
 
     response = client.get("/boom/")
