@@ -106,16 +106,20 @@ def add_to_cart(
             cart_id = _touch_cart_of(owner, cursor)
         if cart_id is None:
             return None
-        cursor.execute(
-            _RAISE_LINE,
-            {
-                "cart_id": cart_id,
-                "product_id": product_id,
-                "quantity": quantity,
-                "approved": VendorStatus.APPROVED.value,
-            },
-        )
-        raised = cursor.fetchone()
+        raised = None
+        # SQLite's RETURNING cannot name the FROM clause's tables: on the embedded default
+        # every add takes the ORM path.
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                _RAISE_LINE,
+                {
+                    "cart_id": cart_id,
+                    "product_id": product_id,
+                    "quantity": quantity,
+                    "approved": VendorStatus.APPROVED.value,
+                },
+            )
+            raised = cursor.fetchone()
         if raised is None:
             return _add_line(cart_id=cart_id, product_id=product_id, quantity=quantity)
     name, line_quantity, cart_count = raised

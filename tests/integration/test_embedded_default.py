@@ -1,6 +1,6 @@
-"""The order page on the embedded default (`make run` without PostgreSQL): its timeline reads
-the order's shops and shipments in the order's own statement, as a JSON array on SQLite where
-PostgreSQL has ARRAY(...)."""
+"""The embedded default (`make run` without PostgreSQL or Redis) where its SQL differs from
+PostgreSQL's: the order page's timeline (a JSON array where PostgreSQL has ARRAY(...)) and
+adding to the cart (PostgreSQL's one-statement raise of a line has no SQLite form)."""
 
 import textwrap
 from pathlib import Path
@@ -54,3 +54,43 @@ def test_the_order_page_works_on_the_embedded_sqlite_database(tmp_path: Path):
     assert shipped_at.endswith("+00:00")
     assert "TRACK42" in report["page"]
     assert "Brass &amp; Co" in report["page"]
+
+
+CART_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import django
+    from django.core.management import call_command
+    django.setup()
+    call_command("migrate", verbosity=0)
+    from django.db import connection
+    from django.test import Client
+    from tests import factories
+    product = factories.ProductFactory(name="Oak Board", stock=5)
+    shopper = factories.UserFactory()
+    answers = []
+    for who in ("guest", "signed in"):
+        client = Client()
+        if who == "signed in":
+            client.force_login(shopper)
+        for quantity in (2, 2, 2):
+            response = client.post(
+                "/cart/add/", {"product_id": product.pk, "quantity": quantity},
+                headers={"HX-Request": "true"},
+            )
+            answers.append([who, response.status_code, response.content.decode()])
+    print(json.dumps({"vendor": connection.vendor, "answers": answers}))
+    """
+)
+
+
+def test_adding_to_the_cart_works_on_the_embedded_sqlite_database(tmp_path: Path):
+    report = run_on_embedded_default(CART_SCRIPT, tmp_path)
+
+    assert report["vendor"] == "sqlite"
+    for who in ("guest", "signed in"):
+        first, again, too_many = [a for a in report["answers"] if a[0] == who]
+        assert first[1] == again[1] == too_many[1] == 200
+        assert "Added 2 × Oak Board to your cart." in again[2]
+        assert 'aria-label="4 items in cart"' in again[2]
+        assert "Only 5 left in stock. You already have 4 in your cart." in too_many[2]
