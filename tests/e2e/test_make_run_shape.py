@@ -9,7 +9,6 @@ tests/integration/test_run_script.py starts. It runs in its own process group, w
 BAZAAR_VAR_DIR: SIGTERM to it stops everything it started, and the group is killed if not.
 """
 
-import http.client
 import os
 import re
 import signal
@@ -26,7 +25,12 @@ from playwright.sync_api import Page, WebSocket, expect
 from shop.services import payments as payment_services
 from tests import factories
 from tests.fixtures import live_orders
-from tests.fixtures.asgi_server import django_env, event_dispatcher, wait_for  # noqa: F401
+from tests.fixtures.asgi_server import (  # noqa: F401 - event_dispatcher: a fixture
+    django_env,
+    event_dispatcher,
+    healthy,
+    wait_for,
+)
 
 SCRIPT = Path(settings.BASE_DIR) / "scripts" / "run.sh"
 LIVE_TIMEOUT = 15_000
@@ -51,18 +55,6 @@ def port_pair() -> int:
 def listening(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def healthy(port: int) -> bool:
-    """/healthz answers: a worker has Django loaded (gunicorn's master listens before)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        connection.request("GET", "/healthz")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
 
 
 @pytest.fixture(autouse=True)

@@ -4,36 +4,18 @@ and workers), the websockets' (uvicorn), the four workers and their clusters. Th
 runs the embedded default (no DATABASE_URL, no REDIS_URL) on a free port with its own
 BAZAAR_VAR_DIR."""
 
-import http.client
 import os
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
 from django.conf import settings
 
+from tests.fixtures.asgi_server import free_port, healthy
 from tests.fixtures.workers import descendants_of, process_title, wait_for
 
 SCRIPT = Path(settings.BASE_DIR) / "scripts" / "run.sh"
 QUEUES = ("critical", "emails", "analytics", "default")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _healthy(port: int) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-    try:
-        connection.request("GET", "/healthz")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
 
 
 def _alive(pids: list[int]) -> list[str]:
@@ -41,7 +23,7 @@ def _alive(pids: list[int]) -> list[str]:
 
 
 def test_sigterm_stops_the_servers_and_every_worker_it_started(tmp_path):
-    port = _free_port()
+    port = free_port()
     dropped = ("DATABASE_URL", "REDIS_URL", "CACHE_KEY_PREFIX", "DJANGO_SETTINGS_MODULE")
     env = {key: value for key, value in os.environ.items() if key not in dropped}
     env["BAZAAR_VAR_DIR"] = str(tmp_path)
@@ -55,7 +37,7 @@ def test_sigterm_stops_the_servers_and_every_worker_it_started(tmp_path):
     )
     try:
         # Five Python processes start at once: on a loaded machine that takes a while.
-        wait_for(lambda: _healthy(port) or script.poll() is not None, timeout=120, interval=0.2)
+        wait_for(lambda: healthy(port) or script.poll() is not None, timeout=120, interval=0.2)
         assert script.poll() is None, "scripts/run.sh exited before the shop answered"
         started = wait_for(lambda: _every_worker_running(script.pid), timeout=60)
 
