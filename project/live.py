@@ -75,7 +75,8 @@ def has_listeners(group: str) -> bool:
     # tests/integration/test_websockets_live.py checks it against a socket really joined).
     channel = f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}__group__{group}"
     try:
-        client = cache._cache.get_client(channel)  # type: ignore[attr-defined]  # Django's
+        # The primary: subscriptions are per server, and a replica has none.
+        client = cache._cache.get_client(channel, write=True)  # type: ignore[attr-defined]
         [(_, subscribers)] = client.pubsub_numsub(channel)
     except Exception:  # noqa: BLE001 - Redis away: render, and let the publish fail and retry
         logger.warning("Could not count the listeners of %s", group, exc_info=True)
