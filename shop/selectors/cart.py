@@ -46,9 +46,9 @@ def _items_for(*, request: HttpRequest) -> QuerySet[CartItem] | None:
     return CartItem.objects.filter(cart_id=cart_id, cart__user__isnull=True)
 
 
-def count_cart_items(*, request: HttpRequest, refresh: bool = False) -> int:
+def count_cart_items(*, request: HttpRequest) -> int:
     """Total quantity in the visitor's cart, for the header badge: at most one query."""
-    if not refresh and hasattr(request, _COUNT_ATTR):
+    if hasattr(request, _COUNT_ATTR):
         return getattr(request, _COUNT_ATTR)
     items = _items_for(request=request)
     count = 0 if items is None else items.aggregate(total=Sum("quantity"))["total"] or 0
