@@ -75,7 +75,13 @@ ENV = {
 os.environ.update(ENV)
 sys.path.insert(0, str(BASE_DIR))
 
-from bench.support import ensure_database, free_port, percentile, stop  # noqa: E402
+from bench.support import (  # noqa: E402
+    SERVING_SHAPES,
+    ensure_database,
+    free_port,
+    percentile,
+    stop,
+)
 
 PASSWORD = "x-bench-checkout-1"  # noqa: S105 - throwaway accounts in a bench database
 CARD = {"card_number": "4242 4242 4242 4242", "expiry": "12/39", "cvc": "123"}
@@ -195,17 +201,7 @@ def spawn(name: str, args: list[str]) -> subprocess.Popen:
 
 # The pages' server, as `make run` and the image serve them (gunicorn's sync workers), or the
 # shape before it (uvicorn serving project.asgi) to compare: `--server uvicorn`.
-SERVERS = {
-    "gunicorn-sync": [
-        "-m", "gunicorn", "project.wsgi:application", "--bind", "127.0.0.1:{port}",
-        "--workers", "{workers}", "--worker-class", "sync", "--log-level", "warning",
-        "--forwarded-allow-ips", "", "--no-control-socket",
-    ],
-    "uvicorn": [
-        "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1", "--port", "{port}",
-        "--workers", "{workers}", "--log-level", "warning", "--no-access-log",
-    ],
-}  # fmt: skip
+SERVERS = {name: SERVING_SHAPES[name] for name in ("gunicorn-sync", "uvicorn")}
 
 
 def start_processes(port: int, web_workers: int, server: str) -> list[subprocess.Popen]:

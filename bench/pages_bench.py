@@ -37,39 +37,11 @@ import time
 from pathlib import Path
 
 import pages_setup
+from support import SERVING_SHAPES
 
 WORKERS = 2
-# How each serving shape starts: {app} is the app dir, {port} the port, {workers} the count.
-SHAPES: dict[str, list[str]] = {
-    # HTTP and websockets alike from project.asgi in uvicorn (the shape before gunicorn).
-    "uvicorn": [
-        "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1", "--port", "{port}",
-        "--workers", "{workers}", "--log-level", "warning", "--no-proxy-headers",
-        "--no-access-log",
-    ],
-    # HTTP on a WSGI server (websockets then served by uvicorn beside it, under /ws/). The
-    # chosen one, with the flags of scripts/run.sh and the image's entrypoint:
-    "gunicorn-sync": [
-        "-m", "gunicorn", "project.wsgi:application", "--bind", "127.0.0.1:{port}",
-        "--workers", "{workers}", "--worker-class", "sync", "--log-level", "warning",
-        "--forwarded-allow-ips", "", "--no-control-socket",
-    ],
-    "gunicorn-gthread": [
-        "-m", "gunicorn", "project.wsgi:application", "--bind", "127.0.0.1:{port}",
-        "--workers", "{workers}", "--worker-class", "gthread", "--threads", "4",
-        "--keep-alive", "5", "--log-level", "warning", "--forwarded-allow-ips", "",
-        "--no-control-socket",
-    ],
-    "granian-wsgi": [
-        "-m", "granian", "--interface", "wsgi", "project.wsgi:application", "--host",
-        "127.0.0.1", "--port", "{port}", "--workers", "{workers}", "--blocking-threads", "4",
-        "--log-level", "warning", "--no-ws",
-    ],
-    "granian-asgi": [
-        "-m", "granian", "--interface", "asgi", "project.asgi:application", "--host",
-        "127.0.0.1", "--port", "{port}", "--workers", "{workers}", "--log-level", "warning",
-    ],
-}  # fmt: skip
+# How each serving shape starts (bench/support.py).
+SHAPES = SERVING_SHAPES
 # What make run, the image and Kubernetes serve pages with (docs/performance.md, "The
 # serving shape"); --shapes compares it with the others.
 DEFAULT_SHAPES = ["gunicorn-sync"]

@@ -1,10 +1,44 @@
-"""What the benchmarks share: their own database, free ports, stopping what they started."""
+"""What the benchmarks share: how each serving shape starts, their own database, free ports,
+stopping what they started."""
 
 import contextlib
 import os
 import signal
 import socket
 import subprocess
+
+# How each serving shape starts a server of the pages (the page and checkout benches):
+# {port} is the port, {workers} the process count.
+SERVING_SHAPES: dict[str, list[str]] = {
+    # HTTP and websockets alike from project.asgi in uvicorn (the shape before gunicorn).
+    "uvicorn": [
+        "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1", "--port", "{port}",
+        "--workers", "{workers}", "--log-level", "warning", "--no-proxy-headers",
+        "--no-access-log",
+    ],
+    # HTTP on a WSGI server (websockets then served by uvicorn beside it, under /ws/). The
+    # chosen one, with the flags of scripts/run.sh and the image's entrypoint:
+    "gunicorn-sync": [
+        "-m", "gunicorn", "project.wsgi:application", "--bind", "127.0.0.1:{port}",
+        "--workers", "{workers}", "--worker-class", "sync", "--log-level", "warning",
+        "--forwarded-allow-ips", "", "--no-control-socket",
+    ],
+    "gunicorn-gthread": [
+        "-m", "gunicorn", "project.wsgi:application", "--bind", "127.0.0.1:{port}",
+        "--workers", "{workers}", "--worker-class", "gthread", "--threads", "4",
+        "--keep-alive", "5", "--log-level", "warning", "--forwarded-allow-ips", "",
+        "--no-control-socket",
+    ],
+    "granian-wsgi": [
+        "-m", "granian", "--interface", "wsgi", "project.wsgi:application", "--host",
+        "127.0.0.1", "--port", "{port}", "--workers", "{workers}", "--blocking-threads", "4",
+        "--log-level", "warning", "--no-ws",
+    ],
+    "granian-asgi": [
+        "-m", "granian", "--interface", "asgi", "project.asgi:application", "--host",
+        "127.0.0.1", "--port", "{port}", "--workers", "{workers}", "--log-level", "warning",
+    ],
+}  # fmt: skip
 
 
 def ensure_database(url: str) -> None:
