@@ -7,6 +7,7 @@ only the record id; `project.background.runner.run_task` does the rest inside th
 """
 
 import datetime
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -28,6 +29,17 @@ from project.request_context import current_request_id
 RUNNER = "project.background.runner.run_task"
 
 
+def enqueue_with_transaction(task: Task, *args, **kwargs) -> None:
+    """Queue `task` if and only if the caller's transaction commits. This backend writes its
+    rows in that transaction (the broker is the same database): nothing to lose between the
+    commit and the enqueue, and no transaction of its own. A backend that runs or sends the
+    task elsewhere (the tests' immediate one) is given it when the transaction commits."""
+    if getattr(task.get_backend(), "enqueues_in_transaction", False):
+        task.enqueue(*args, **kwargs)
+    else:
+        transaction.on_commit(partial(task.enqueue, *args, **kwargs), robust=True)
+
+
 def hand_to_q2(record: TaskRecord, *, not_before: datetime.datetime | None = None) -> None:
     """Queue a broker row for the record on its queue's cluster, due at `not_before`."""
     cluster = conf.cluster_for(record.queue)
@@ -47,6 +59,8 @@ class DjangoQ2Backend(BaseTaskBackend):
     # workers); inside one queue the broker is first-due, first-served. It is recorded.
     supports_priority = True
     supports_async_task = False
+    # `enqueue()` writes in the caller's transaction (see `enqueue_with_transaction`).
+    enqueues_in_transaction = True
 
     def validate_task(self, task):
         super().validate_task(task)
@@ -56,7 +70,9 @@ class DjangoQ2Backend(BaseTaskBackend):
         self.validate_task(task)
         now = timezone.now()
         due = max(task.run_after, now) if task.run_after else now
-        with transaction.atomic():
+        # Inside a caller's transaction the two rows are part of it (a failure fails it
+        # anyway), so no savepoint: SAVEPOINT and RELEASE would be two more round trips.
+        with transaction.atomic(savepoint=False):
             record = TaskRecord.objects.create(
                 id=get_random_string(32),
                 task_path=task.module_path,

@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from project import events
 from project.audit import services as audit
+from project.background import backend as task_backend
 from project.errors import DomainError
 from shop import events as shop_events
 from shop.gateways import CardToken, ChargeResult, GatewayError, PaymentGateway, get_gateway
@@ -97,13 +98,13 @@ def start_payment(*, order: Order, card_token: CardToken) -> Payment:
 
 
 def record_payment(*, order: Order, card_token: CardToken) -> Payment:
-    """Record a pending payment of the order's total, in the caller's transaction, and enqueue
-    its charge when that commits.
+    """Record a pending payment of the order's total and enqueue its charge, both in the
+    caller's transaction.
 
     The caller holds the order: locked by `start_payment`, or created in this same
-    transaction by checkout's `place_order` (so no other payment can be in flight). An
-    enqueue lost after the commit (the database gone that moment) fails nothing: the payment
-    is recorded, and `sweep_stuck_payments` enqueues it again.
+    transaction by checkout's `place_order` (so no other payment can be in flight). The
+    charge's task is written in that transaction too (the task broker is this database), so
+    a committed payment always has its charge queued.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record_payment() must run inside the caller's transaction.")
@@ -126,9 +127,7 @@ def record_payment(*, order: Order, card_token: CardToken) -> Payment:
         changes={"status": [None, payment.status]},
         metadata={"order": order.number, "amount": str(payment.amount)},
     )
-    transaction.on_commit(
-        partial(payment_tasks.process_order_payment.enqueue, payment.pk), robust=True
-    )
+    task_backend.enqueue_with_transaction(payment_tasks.process_order_payment, payment.pk)
     return payment
 
 

@@ -13,10 +13,13 @@ from decimal import Decimal
 import psycopg
 import pytest
 from django.db import connection
+from django.tasks import TaskResultStatus
 from django.urls import reverse
 from django.utils import timezone
+from django_q.models import OrmQ
 
 from project import events
+from project.background.models import TaskRecord
 from shop.models import Order, OrderStatus, Payment, PaymentStatus
 from shop.services import payments as payment_services
 from tests import factories
@@ -126,6 +129,30 @@ def test_the_database_crashing_right_after_the_order_commits_still_lands_on_the_
     # The sweeper hands the payment on once it has waited PAYMENT_STUCK_AFTER_SECONDS.
     settings.PAYMENT_STUCK_AFTER_SECONDS = 0
     assert payment_services.sweep_stuck_payments() == [payment.pk]
+
+
+def test_with_the_production_task_backend_the_charge_commits_with_the_order(
+    buyer, shopper, caplog, settings
+):
+    """Bazaar's own backend writes the charge's task in the order's transaction, so the
+    database dying right after that commit loses nothing: the charge is already queued."""
+    q2_backend = "project.background.backend.DjangoQ2Backend"
+    settings.TASKS = {"default": {**settings.TASKS["default"], "BACKEND": q2_backend}}
+    caplog.set_level(logging.WARNING)
+
+    with database_gone_after_the_order_commits():
+        response = buyer.post(REVIEW_URL, CARD)
+
+    order = Order.objects.get(customer=shopper)
+    assert response.status_code == 302
+    assert response.url == order.get_absolute_url()
+    payment = Payment.objects.get(order=order)
+    charge = TaskRecord.objects.get(task_path="shop.tasks.payments.process_order_payment")
+    assert charge.args == [payment.pk]
+    assert charge.queue == "critical"
+    assert charge.status == TaskResultStatus.READY
+    assert [row.task["args"] for row in OrmQ.objects.filter(key="critical")] == [(charge.id,)]
+    assert "process_order_payment" not in caplog.text  # nothing was lost, so nothing logged
 
 
 def test_a_session_that_cannot_be_saved_after_the_order_commits_still_lands_on_the_order(
