@@ -12,9 +12,10 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.sessions.backends import cached_db
-from django.contrib.sessions.backends.base import VALID_KEY_CHARS
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS, UpdateError
 from django.contrib.sessions.models import Session
 from django.core.cache import caches
+from django.db import DatabaseError, router, transaction
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
@@ -101,7 +102,17 @@ class SessionStore(cached_db.SessionStore):
             # A new session: create() saves it, to the database and the cache. Django's
             # cached_db would then write the same data to the cache a second time.
             return self.create()
-        super().save(must_create)
+        if must_create or transaction.get_connection().in_atomic_block:
+            return super().save(must_create)
+        # An update is one UPDATE statement, a transaction of its own in autocommit: Django's
+        # atomic() around it adds only BEGIN and COMMIT, two more round trips on every
+        # session write (choosing an address, placing an order, adding to a guest's cart).
+        session = self.create_model_instance(self._get_session())
+        try:
+            session.save(force_update=True, using=router.db_for_write(Session, instance=session))
+        except DatabaseError as exc:  # the row is gone (expired, signed out), or no database
+            raise UpdateError from exc
+        self._cache.set(self.cache_key, self._session, self.get_expiry_age())
 
 
 def load_many(session_keys: Iterable[str]) -> dict[str, SessionStore]:
