@@ -146,17 +146,23 @@ def record(event: Event, *, aggregate: Aggregate, using: str = DEFAULT_DB_ALIAS)
         raise TypeError(f"{type(event).__name__} must be a @dataclass(frozen=True, kw_only=True).")
     aggregate_type, aggregate_id = aggregate_key(aggregate)
     table = connection.ops.quote_name(AggregateSequence._meta.db_table)
+    # One statement that both creates and increments, and returns the new number.
+    next_sequence = (
+        f"INSERT INTO {table} (aggregate_type, aggregate_id, last_sequence) "  # noqa: S608
+        "VALUES (%s, %s, 1) ON CONFLICT (aggregate_type, aggregate_id) "
+        f"DO UPDATE SET last_sequence = {table}.last_sequence + 1 RETURNING last_sequence"
+    )
     with connection.cursor() as cursor:
-        # One statement that both creates and increments, and returns the new number.
-        cursor.execute(
-            f"INSERT INTO {table} (aggregate_type, aggregate_id, last_sequence) "  # noqa: S608
-            "VALUES (%s, %s, 1) ON CONFLICT (aggregate_type, aggregate_id) "
-            f"DO UPDATE SET last_sequence = {table}.last_sequence + 1 RETURNING last_sequence",
-            [aggregate_type, aggregate_id],
-        )
-        (sequence,) = cursor.fetchone()
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, aggregate_type])
+            # The dispatchers' NOTIFY in the same round trip.
+            cursor.execute(
+                f"WITH next AS ({next_sequence}) "  # noqa: S608
+                "SELECT last_sequence, pg_notify(%s, %s) FROM next",
+                [aggregate_type, aggregate_id, NOTIFY_CHANNEL, aggregate_type],
+            )
+        else:
+            cursor.execute(next_sequence, [aggregate_type, aggregate_id])
+        sequence = cursor.fetchone()[0]
     row = OutboxEvent.objects.using(using).create(
         event_type=event.name,
         aggregate_type=aggregate_type,
