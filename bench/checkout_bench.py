@@ -2,7 +2,7 @@
 the last units of one product.
 
 Runs the production shape on the local PostgreSQL and Redis: gunicorn's sync workers serving
-project.wsgi (--web-workers 2, DEBUG off; `--server uvicorn` for the ASGI shape),
+project.wsgi (--web-workers 2, DEBUG off; `--server` another shape of bench/support.py),
 `manage.py run_dispatcher`, and the real `critical` Django-Q2 worker (`manage.py run_worker
 critical`), which charges the simulated gateway.
 
@@ -12,8 +12,11 @@ critical`), which charges the simulated gateway.
 2. Journey: --shoppers signed-in shoppers (threads, one cookie jar each), each looping
    product page → add to cart (an htmx POST, as the browser sends it: X-CSRFToken, HX-Request,
    HX-Target, HX-Current-URL) → cart → address step → choose the address → review → place
-   order → the order page, for --seconds. Reports p50/p99 per step, orders/s, and the
-   payment created → captured latency of the orders placed (the critical worker's).
+   order → the order page, for --seconds, pausing --think seconds on each page give or take
+   --spread of it (shoppers start at random moments of their first journey: with one fixed
+   pause all of them stayed in step and pressed "Place order" together). Reports p50/p99
+   per step, orders/s, and the payment created → captured latency of the orders placed (the
+   critical worker's).
 3. Stampede: --buyers shoppers sign in at once, each puts one of a product with --units left
    in its cart, and they all press "Place order" at once. Exactly --units orders must be
    placed, every other buyer must be sent back to the cart with a message saying so, stock
@@ -32,6 +35,7 @@ import cProfile
 import json
 import os
 import pstats
+import random
 import re
 import socket
 import statistics
@@ -199,9 +203,9 @@ def spawn(name: str, args: list[str]) -> subprocess.Popen:
     )
 
 
-# The pages' server, as `make run` and the image serve them (gunicorn's sync workers), or the
-# shape before it (uvicorn serving project.asgi) to compare: `--server uvicorn`.
-SERVERS = {name: SERVING_SHAPES[name] for name in ("gunicorn-sync", "uvicorn")}
+# The pages' server, as `make run` and the image serve them (gunicorn's sync workers), or any
+# other shape of bench/support.py to compare (`--server uvicorn`, `--server gunicorn-gthread`).
+SERVERS = SERVING_SHAPES
 
 
 def start_processes(port: int, web_workers: int, server: str) -> list[subprocess.Popen]:
@@ -234,9 +238,12 @@ def start_processes(port: int, web_workers: int, server: str) -> list[subprocess
 class Browser:
     """One shopper's browser: a cookie jar, the CSRF token of the last page, step timings."""
 
-    def __init__(self, base: str, think: float = 0) -> None:
+    def __init__(self, base: str, think: float = 0, spread: float = 0) -> None:
         self.base = base
-        self.think = think  # seconds spent on each page before the next request
+        # Seconds spent on each page before the next request: `think`, give or take `spread`
+        # of it (drawn anew for every page), as no two people read a page for the same time.
+        self.think = think
+        self.spread = spread
         self.http = requests.Session()
         self.timings: dict[str, list[float]] = defaultdict(list)
         self.recording = True
@@ -247,7 +254,7 @@ class Browser:
 
     def send(self, step: str, method: str, path: str, **kwargs) -> requests.Response:
         if self.think:
-            time.sleep(self.think)
+            time.sleep(self.think * random.uniform(1 - self.spread, 1 + self.spread))
         started = time.perf_counter()
         try:
             response = self.http.request(
@@ -430,9 +437,15 @@ def anatomy(data: dict, journeys: int, profile_to: Path | None) -> dict:
 
 
 def journey(
-    base: str, data: dict, shoppers: int, seconds: float, warmup: float, think: float
+    base: str,
+    data: dict,
+    shoppers: int,
+    seconds: float,
+    warmup: float,
+    think: float,
+    spread: float,
 ) -> dict:
-    browsers = [Browser(base, think=think) for _ in range(shoppers)]
+    browsers = [Browser(base, think=think, spread=spread) for _ in range(shoppers)]
     for browser, email in zip(browsers, data["shoppers"], strict=True):
         browser.sign_in(email)
     measuring = threading.Event()
@@ -444,6 +457,8 @@ def journey(
 
     def loop(index: int, browser: Browser) -> None:
         n = index
+        if spread:  # shoppers arrive one by one over a journey's time, not all at once
+            time.sleep(random.uniform(0, think * len(STEPS)))
         while not stopping.is_set():
             n += shoppers
             try:
@@ -487,6 +502,7 @@ def journey(
     return {
         "shoppers": shoppers,
         "think_s": think,
+        "spread": spread,
         "seconds": round(elapsed, 1),
         "orders": len(orders),
         "orders_per_s": round(len(orders) / elapsed, 2),
@@ -652,6 +668,13 @@ def main() -> None:
         default=[0.0, 0.5],
         help="seconds each shopper spends on a page; one journey run per value (0: flat out)",
     )
+    parser.add_argument(
+        "--spread",
+        type=float,
+        default=0.5,
+        help="each pause is --think give or take this share of it, and shoppers start at "
+        "random moments of their first journey (0: every shopper in step with the others)",
+    )
     parser.add_argument("--buyers", type=int, default=64)
     parser.add_argument("--units", type=int, default=10)
     parser.add_argument("--sign-ins", type=int, default=24, help="sign-ins at the same moment")
@@ -687,7 +710,15 @@ def main() -> None:
     processes = start_processes(port, options.web_workers, options.server)
     try:
         runs = [
-            journey(base, data, options.shoppers, options.seconds, options.warmup, think)
+            journey(
+                base,
+                data,
+                options.shoppers,
+                options.seconds,
+                options.warmup,
+                think,
+                options.spread,
+            )
             for think in options.think
         ]
         payments = payment_latency([pk for run in runs for pk in run.pop("order_ids")])
@@ -701,7 +732,8 @@ def main() -> None:
     for run in runs:
         print(
             f"\n{run['shoppers']} signed-in shoppers over HTTP ({options.server}, "
-            f"{options.web_workers} workers), {run['think_s']} s on each page, "
+            f"{options.web_workers} workers), {run['think_s']} s on each page "
+            f"(± {run['spread']:.0%}), "
             f"{run['seconds']} s: {run['orders']} orders, {run['orders_per_s']} orders/s"
         )
         print(f"  {'step':<12} {'n':>6} {'p50 ms':>8} {'p99 ms':>8}")
