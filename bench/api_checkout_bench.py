@@ -226,7 +226,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     processes = html.start_processes(port, options.web_workers, options.server)
     try:
-        pages = html.journey(base, data, options.clients, options.seconds, options.warmup, 0)
+        pages = html.journey(base, data, options.clients, options.seconds, options.warmup, 0, 0)
         api = api_journey(base, data, options.clients, options.seconds, options.warmup)
     finally:
         for process in reversed(processes):
