@@ -35,6 +35,8 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_SIGNED_OUT = 4401
 CLOSE_TOO_MANY = 4429
+# RFC 6455's "internal error": the server could not check the session before a message.
+CLOSE_INTERNAL_ERROR = 1011
 USER_AGENT_MAX_LENGTH = 512
 
 
