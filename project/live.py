@@ -212,7 +212,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     read-only: what the browser sends is ignored.
     """
 
-    groups: tuple[str, ...] = ()
+    live_groups: tuple[str, ...] = ()
     user_id: int | None = None
     session_key: str | None = None
     counted_open = False
@@ -257,10 +257,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if not groups:
             await self._refuse(f"user {user.pk}")
             return
-        self.groups = tuple(groups)
+        self.live_groups = tuple(groups)
         self.user_id = user.pk
         self.session_key = getattr(self.scope.get("session"), "session_key", None)
-        for group in self.groups:
+        for group in self.live_groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
 
@@ -272,7 +272,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self._leave_groups()
 
     async def _leave_groups(self) -> None:
-        groups, self.groups = self.groups, ()
+        groups, self.live_groups = self.live_groups, ()
         for group in groups:
             await self.channel_layer.group_discard(group, self.channel_name)
 

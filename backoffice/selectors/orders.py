@@ -119,8 +119,10 @@ def count_vendor_orders(*, vendor: Vendor) -> OrderCounts:
     """How many orders `list_vendor_orders(vendor=vendor)` lists, and how many of them are
     "to_ship", in one plain query: the list's per-order sums are not needed to count it (a
     count of the annotated list groups every order and costs milliseconds to compile)."""
-    to_ship = Q(status=OrderStatus.PAID) & Exists(
-        OrderLine.objects.filter(order=OuterRef("pk"), vendor=vendor, status=LineStatus.PENDING)
+    to_ship = Q(status=OrderStatus.PAID) & Q(
+        Exists(
+            OrderLine.objects.filter(order=OuterRef("pk"), vendor=vendor, status=LineStatus.PENDING)
+        )
     )
     counts = _visible_orders(vendor=vendor).aggregate(
         total=Count("pk"), to_ship=Count("pk", filter=to_ship)
