@@ -35,10 +35,11 @@ NOTICES = {
 
 
 def publish_vendor_order(event: OrderEvent) -> None:
-    """Tell each vendor of the order: its row in the order list, the list's count, the
-    navigation's counter, the dashboard (tiles, chart, low stock) and a notice, which
-    replaces the one before. A few queries per vendor, whatever the number of orders; none
-    for a vendor with no backoffice page open."""
+    """Tell each vendor of the order, page by page (project.live.VENDOR_FEEDS), what that page
+    shows, in one message per page: every page the navigation's counter and a notice (which
+    replaces the one before); the order list with them its row and count; the dashboard, last,
+    its tiles, chart and low stock, the costliest to render. A few queries per vendor, whatever
+    the number of orders; nothing rendered for a page nobody has open."""
     assert event.meta is not None  # handlers are given stored events, with their envelope
     order = Order.objects.filter(pk=event.order_id).first()
     if order is None:
@@ -47,33 +48,40 @@ def publish_vendor_order(event: OrderEvent) -> None:
         OrderLine.objects.filter(order_id=order.pk).values_list("vendor_id", flat=True)
     )
     for vendor in Vendor.objects.filter(pk__in=vendor_ids).order_by("pk"):
-        if not live.has_listeners(live.vendor_group(vendor.pk)):
+        feeds = {feed: live.vendor_feed_group(vendor.pk, feed) for feed in live.VENDOR_FEEDS}
+        watched = live.listened(list(feeds.values()))
+        if not watched:
             continue  # no backoffice page of this vendor is open
-        row = order_selectors.list_vendor_orders(vendor=vendor).filter(pk=order.pk).first()
-        parts = []
-        if row is not None:
-            parts.append(
-                live.render_fragments(
-                    [ORDER_ROW], {"order": row, "vendor": vendor, "live_seq": event.meta.sequence}
-                )
+        counts = live_selectors.order_counts_context(vendor=vendor)
+        nav = _nav_parts(event, order, counts)
+        if feeds["nav"] in watched:
+            live.publish(feeds["nav"], nav)
+        if feeds["orders"] in watched:
+            rows = _order_list_parts(order, vendor, event.meta.sequence, counts)
+            live.publish(feeds["orders"], f"{rows}\n{nav}")
+        if feeds["dashboard"] in watched:
+            dashboard = live.render_fragments(
+                DASHBOARD, live_selectors.dashboard_context(vendor=vendor)
             )
-        parts.append(
-            live.render_fragments(
-                [ORDERS_BADGE], live_selectors.orders_badge_context(vendor=vendor)
-            )
-        )
-        parts.append(
-            live.render_fragments([ORDER_COUNT], live_selectors.order_count_context(vendor=vendor))
-        )
-        parts.append(
-            live.render_fragments(DASHBOARD, live_selectors.dashboard_context(vendor=vendor))
-        )
-        text = NOTICES.get(event.name)
-        if text:
-            parts.append(
-                live.render_fragments([NOTICE], {"text": text.format(number=order.number)})
-            )
-        live.publish(live.vendor_group(vendor.pk), "\n".join(parts))
+            live.publish(feeds["dashboard"], f"{dashboard}\n{nav}")
+
+
+def _nav_parts(event: OrderEvent, order: Order, counts: dict) -> str:
+    """The navigation's counter and the event's notice, if it has one."""
+    parts = [live.render_fragments([ORDERS_BADGE], counts)]
+    text = NOTICES.get(event.name)
+    if text:
+        parts.append(live.render_fragments([NOTICE], {"text": text.format(number=order.number)}))
+    return "\n".join(parts)
+
+
+def _order_list_parts(order: Order, vendor: Vendor, sequence: int, counts: dict) -> str:
+    """The order's row (none while it is not listed: awaiting payment) and the list's count."""
+    row = order_selectors.list_vendor_orders(vendor=vendor).filter(pk=order.pk).first()
+    context = {"order": row, "vendor": vendor, "live_seq": sequence}
+    parts = [live.render_fragments([ORDER_ROW], context)] if row is not None else []
+    parts.append(live.render_fragments([ORDER_COUNT], counts))
+    return "\n".join(parts)
 
 
 def send_vendor_approved_email(event: VendorApproved) -> None:

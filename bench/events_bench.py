@@ -7,15 +7,21 @@ a shared Redis; stopped at the end). This process records events the way service
 transaction that commits an outbox row) and times how long until the resulting HTML fragment
 arrives on every connected websocket client.
 
-  1. `--latency-clients` sockets (1,000) on one vendor's feed; `--events` events, each timed
-     from its commit to its arrival on every socket: p50/p99/max over all arrivals.
+  1. `--latency-clients` sockets (1,000) on one vendor's feed, backoffice pages in the stated
+     `--mix` (by default half order lists, a quarter dashboards, a quarter other pages);
+     `--events` events, each timed from its commit to its arrival on every socket (the message
+     with what that page shows of it: the order list's row, the dashboard's tiles, another
+     page's badge): p50/p99/max over all arrivals and per page. A probe subscribed to the
+     groups' Redis channels times each publish, so the commit → browser time splits into
+     commit → publish (the dispatcher) and publish → browser (the web processes, the client).
   2. More sockets up to `--clients` (10,000): time to connect them all, failures, then
      `--rounds` events timed from commit to arrival on every socket (p50/p99/max).
   3. Redis connections per process (CLIENT LIST, each client's socket traced to its process
      through /proc) and resident memory per websocket (the workers' RSS growth / sockets).
 
     .venv/bin/python bench/events_bench.py [--clients 10000] [--latency-clients 1000]
-        [--events 50] [--rounds 3] [--workers 2] [--redis-maxclients 10000] [--json FILE]
+        [--events 50] [--rounds 3] [--workers 2] [--redis-maxclients 10000]
+        [--mix orders=2,dashboard=1,nav=1] [--json FILE]
 
 Uses BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/bazaar_bench_events,
 created and migrated if missing).
@@ -26,6 +32,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -34,7 +41,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
@@ -55,7 +64,7 @@ ENV = {
 ENV.pop("REDIS_SENTINELS", None)
 sys.path.insert(0, str(BASE_DIR))
 
-from bench.feed_client import Feed  # noqa: E402 - from this checkout
+from bench.feed_client import Feed, Page  # noqa: E402 - from this checkout
 from tests.fixtures import redis_clients  # noqa: E402 - from this checkout
 
 BENCH_PASSWORD = "x-bench-pw-1"  # noqa: S105 - throwaway accounts in a bench database
@@ -248,51 +257,145 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-async def time_event(feed: Feed, order, timeout: float) -> list[float]:
-    """Commit one event; the milliseconds until it reached each socket (those it reached)."""
+PROBE = """
+import sys, time, redis
+pubsub = redis.Redis(port=int(sys.argv[1])).pubsub(ignore_subscribe_messages=True)
+pubsub.psubscribe("*__group__*")
+print("ready", flush=True)
+for message in pubsub.listen():
+    channel = message["channel"].decode().split("__group__", 1)[1]
+    print(time.perf_counter(), channel, len(message["data"]), flush=True)
+"""
+
+
+class Probe:
+    """A process subscribed to every group's channel on the bench's Redis: when each group's
+    message was published and how big it was (perf_counter is the machine's monotonic clock,
+    the same in every process)."""
+
+    def __init__(self, redis_port: int) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-c", PROBE, str(redis_port)],
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != "ready":
+            raise SystemExit("the Redis probe did not start")
+        self.published: list[tuple[float, str, int]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            at, group, size = line.split()
+            self.published.append((float(at), group, int(size)))
+
+    def after(self, committed: float) -> dict[str, tuple[float, int]]:
+        """Each group's first publish after `committed`: ms after it, and bytes."""
+        found: dict[str, tuple[float, int]] = {}
+        for at, group, size in list(self.published):
+            if at >= committed and group not in found:
+                found[group] = ((at - committed) * 1000, size)
+        return found
+
+
+async def time_event(feed: Feed, order, timeout: float, probe: Probe):
+    """Commit one event; the milliseconds until it reached each socket (by page), and until
+    each group's message was published (with its size)."""
+    feed.start_round()
     committed, sequence = await asyncio.to_thread(record_captured, order)
     arrived = await feed.arrivals(sequence, timeout=timeout)
-    return [(arrival - committed) * 1000 for arrival in arrived]
+    # Groups by kind: vendor-7-orders → vendor-orders.
+    published = {re.sub(r"-\d+", "", group): one for group, one in probe.after(committed).items()}
+    return {page: [(t - committed) * 1000 for t in times] for page, times in arrived.items()}, (
+        published
+    )
 
 
-async def run_bench(options, port: int, order, cookies: list[str], watch) -> dict:
+def vendor_pages(order, mix: dict[str, int]) -> list[Page]:
+    """One of each page of the mix, repeated by its weight (sockets take them in turn)."""
+    pages = {
+        "orders": Page(
+            "orders",
+            "/ws/vendor/orders/",
+            re.compile(rf'id="order-row-{order.pk}" data-seq="(\d+)"'.encode()),
+        ),
+        "dashboard": Page(
+            "dashboard", "/ws/vendor/dashboard/", re.compile(b'id="dashboard-tiles"')
+        ),
+        "nav": Page("nav", "/ws/vendor/", re.compile(b'id="orders-badge"')),
+    }
+    return [pages[name] for name, weight in mix.items() for _ in range(weight)]
+
+
+def sockets_for(pages: list[Page], first: int, count: int) -> list[Page]:
+    return [pages[n % len(pages)] for n in range(first, first + count)]
+
+
+async def run_bench(options, port: int, order, cookies: list[str], watch, probe) -> dict:
     origin = f"http://127.0.0.1:{port}"
     feed = Feed(
-        f"ws://127.0.0.1:{port}/ws/vendor/",
-        lambda n: {"Cookie": cookies[n % len(cookies)], "Origin": origin},
-        element_id=f"order-row-{order.pk}",
+        "127.0.0.1", port, lambda n: {"Cookie": cookies[n % len(cookies)], "Origin": origin}
     )
-    figures: dict = {}
+    pages = vendor_pages(order, options.mix)
+    figures: dict = {"mix": options.mix}
     rss_before = watch.rss()
 
-    failed = await feed.open(options.latency_clients)
+    failed = await feed.open(sockets_for(pages, 0, options.latency_clients))
     for _ in range(5):  # warm up pools, templates and caches
-        await time_event(feed, order, timeout=10)
-    latencies: list[float] = []
+        await time_event(feed, order, 10, probe)
+    latencies: dict[str, list[float]] = {}
+    published: dict[str, list[float]] = {}
+    sizes: dict[str, int] = {}
     missed = 0
+    cpu_before = watch.cpu_ms()
     for _ in range(options.events):
-        arrived = await time_event(feed, order, timeout=10)
-        latencies += arrived
-        missed += len(feed.sockets) - len(arrived)
+        arrived, groups = await time_event(feed, order, 10, probe)
+        for page, times in arrived.items():
+            latencies.setdefault(page, []).extend(times)
+        for group, (after, size) in groups.items():
+            published.setdefault(group, []).append(after)
+            sizes[group] = size
+        missed += len(feed.sockets) - sum(map(len, arrived.values()))
+    cpu_after = watch.cpu_ms()
+    every = [t for times in latencies.values() for t in times]
     figures["at_latency_clients"] = {
+        "cpu_ms_per_event": {
+            name: round((cpu_after[name] - cpu_before[name]) / options.events, 1)
+            for name in cpu_after
+        },
         "sockets": len(feed.sockets),
+        "sockets_by_page": dict(Counter(page.name for page in feed.page_of.values())),
         "failed_to_connect": failed,
         "events": options.events,
-        "commit_to_browser_ms": summary(latencies),
+        "commit_to_browser_ms": summary(every),
+        "commit_to_browser_ms_by_page": {p: summary(t) for p, t in sorted(latencies.items())},
+        "commit_to_publish_ms_by_group": {g: summary(t) for g, t in sorted(published.items())},
+        "message_bytes_by_group": sizes,
         "missed_arrivals": missed,
         "redis_connections": watch.redis(),
     }
 
     started = time.perf_counter()
-    failed = await feed.open(options.clients - len(feed.sockets))
+    more = max(0, options.clients - len(feed.sockets))
+    failed = await feed.open(sockets_for(pages, len(feed.sockets), more))
     connect_seconds = time.perf_counter() - started
     await asyncio.sleep(2)  # let the last handshakes' work settle before sampling
     rss_after = watch.rss()
     grown_kib = sum(rss_after.values()) - sum(rss_before.values())
     rounds = []
     for _ in range(options.rounds):
-        arrived = await time_event(feed, order, timeout=30)
-        rounds.append({"reached": len(arrived), **summary(arrived)})
+        arrived, _groups = await time_event(feed, order, 30, probe)
+        every = [t for times in arrived.values() for t in times]
+        rounds.append(
+            {
+                "reached": len(every),
+                **summary(every),
+                "by_page": {p: summary(t) for p, t in sorted(arrived.items())},
+            }
+        )
         await asyncio.sleep(0.5)
     figures["at_clients"] = {
         "sockets": len(feed.sockets),
@@ -332,6 +435,16 @@ class Watch:
             name: rss_kib(pid) for pid, name in self.processes().items() if name.startswith("web-")
         }
 
+    def cpu_ms(self) -> dict[str, float]:
+        """CPU time (user + system) each server process has used so far, in ms."""
+        tick = os.sysconf("SC_CLK_TCK")
+        used = {}
+        for pid, name in self.processes().items():
+            if name.startswith("web-") or name == "dispatcher":
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                used[name] = (int(fields[11]) + int(fields[12])) * 1000 / tick
+        return used
+
     def redis(self) -> dict[str, dict[str, int]]:
         return {
             name: dict(commands.most_common())
@@ -345,11 +458,17 @@ def report(figures: dict, options) -> None:
     small, big = figures["at_latency_clients"], figures["at_clients"]
     latency = small["commit_to_browser_ms"]
     print(
-        f"events: commit → browser at {small['sockets']} sockets on one vendor feed, "
-        f"{small['events']} events: min {latency['min']} ms, p50 {latency['p50']} ms, "
-        f"p99 {latency['p99']} ms, max {latency['max']} ms "
+        f"events: commit → browser at {small['sockets']} sockets on one vendor feed "
+        f"({small['sockets_by_page']}), {small['events']} events: min {latency['min']} ms, "
+        f"p50 {latency['p50']} ms, p99 {latency['p99']} ms, max {latency['max']} ms "
         f"({small['missed_arrivals']} arrivals missed)"
     )
+    for page, by_page in small["commit_to_browser_ms_by_page"].items():
+        print(f"        {page} pages: {by_page}")
+    print(f"events: CPU per event (ms, /proc utime+stime): {small['cpu_ms_per_event']}")
+    for group, by_group in small["commit_to_publish_ms_by_group"].items():
+        size = small["message_bytes_by_group"][group]
+        print(f"events: commit → publish to the {group} group ({size} bytes): {by_group}")
     print(
         f"events: {big['sockets']} sockets open ({big['failed_to_connect']} failed), the last "
         f"{options.clients - small['sockets']} connected in {big['connect_more_s']} s"
@@ -359,6 +478,8 @@ def report(figures: dict, options) -> None:
             f"events: fan-out {n} to {big['sockets']}: reached {fan['reached']}, commit → browser "
             f"min {fan['min']} ms, p50 {fan['p50']} ms, p99 {fan['p99']} ms, max {fan['max']} ms"
         )
+        for page, by_page in fan["by_page"].items():
+            print(f"        {page} pages: {by_page}")
     print(
         f"events: memory {big['kib_per_socket']} KiB per websocket "
         f"(workers' RSS {big['rss_kib_before']} → {big['rss_kib_after']} KiB)"
@@ -372,6 +493,13 @@ def report(figures: dict, options) -> None:
         }
         print(f"events: Redis connections per process {label} sockets: {per_process}")
         print(f"        by last command: {entry['redis_connections']}")
+
+
+def mix_of(text: str) -> dict[str, int]:
+    mix = {name: int(weight) for name, weight in (part.split("=") for part in text.split(","))}
+    if not mix or set(mix) - {"orders", "dashboard", "nav"} or min(mix.values()) < 1:
+        raise argparse.ArgumentTypeError(f"not a mix of orders, dashboard and nav: {text}")
+    return mix
 
 
 def main() -> None:
@@ -391,6 +519,13 @@ def main() -> None:
     parser.add_argument(
         "--sessions", type=int, default=0, help="distinct sessions (default: one per socket)"
     )
+    parser.add_argument(
+        "--mix",
+        type=mix_of,
+        default="orders=2,dashboard=1,nav=1",
+        help="the sockets' pages and their weights: orders (the order list), dashboard, nav "
+        "(any other backoffice page)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     options = parser.parse_args()
 
@@ -401,7 +536,7 @@ def main() -> None:
     redis_server, redis_port = start_redis(workdir, options.redis_maxclients)
     ENV["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
     os.environ.update(ENV)
-    server = dispatcher = None
+    server = dispatcher = probe = None
     try:
         ensure_database()
         order, cookies = setup_data(options.sessions or options.clients)
@@ -421,9 +556,10 @@ def main() -> None:
         wait_for_port(port, server, "uvicorn", logs / "events-uvicorn.log")
         time.sleep(2.0)  # every worker up, the dispatcher's LISTEN
         watch = Watch(server, dispatcher, redis_port)
-        figures = asyncio.run(run_bench(options, port, order, cookies, watch))
+        probe = Probe(redis_port)
+        figures = asyncio.run(run_bench(options, port, order, cookies, watch, probe))
     finally:
-        for process in (dispatcher, server, redis_server):
+        for process in (probe.process if probe else None, dispatcher, server, redis_server):
             if process is not None:
                 stop(process)
         shutil.rmtree(workdir, ignore_errors=True)

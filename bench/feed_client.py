@@ -17,6 +17,7 @@ import re
 import struct
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 TEXT, CLOSE, PING, PONG, CONTINUATION = 0x1, 0x8, 0x9, 0xA, 0x0
 
@@ -125,52 +126,62 @@ class FeedSocket(asyncio.Protocol):
             self.transport.close()
 
 
-class Feed:
-    """Sockets on one live feed and the arrival times of each event's fragment: an event is
-    known by the `data-seq` its fragment carries for the watched element."""
+@dataclass(frozen=True)
+class Page:
+    """A kind of page on the feed: its socket's path, and the marker of the message that
+    brings an event's news to it. A marker with a group (a `data-seq`) must give the event's
+    sequence; one without counts its first message after the commit."""
 
-    def __init__(self, url: str, headers_for: Callable[[int], dict[str, str]], element_id: str):
-        match = re.fullmatch(r"ws://([^/:]+):(\d+)(/.*)", url)
-        if match is None:
-            raise ValueError(f"not a ws:// URL with a port: {url}")
-        self.host, self.port, self.path = match[1], int(match[2]), match[3]
+    name: str
+    path: str
+    marker: re.Pattern[bytes]
+
+
+class Feed:
+    """Sockets on one live feed, each for a page of a stated mix, and the arrival times of
+    each event on every socket (the first message with its page's marker)."""
+
+    def __init__(self, host: str, port: int, headers_for: Callable[[int], dict[str, str]]):
+        self.host, self.port = host, port
         self.headers_for = headers_for
         self.sockets: list[FeedSocket] = []
-        self._pushed = re.compile(rf'id="{element_id}" data-seq="(\d+)"'.encode())
-        self._arrivals: dict[int, list[float]] = {}
-        self._awaited: dict[int, tuple[asyncio.Event, int]] = {}  # sequence → (all in, of how many)
+        self.page_of: dict[FeedSocket, Page] = {}
+        self._round: dict[FeedSocket, tuple[float, int | None]] = {}
+        self._complete = asyncio.Event()
+        self._awaited = 0
 
     def _on_message(self, socket: FeedSocket, message: bytes, arrived_at: float) -> None:
-        match = self._pushed.search(message)
+        if socket in self._round:
+            return
+        match = self.page_of[socket].marker.search(message)
         if match is None:
             return
-        sequence = int(match[1])
-        arrivals = self._arrivals.setdefault(sequence, [])
-        arrivals.append(arrived_at)
-        awaited = self._awaited.get(sequence)
-        if awaited is not None and len(arrivals) >= awaited[1]:
-            awaited[0].set()
+        self._round[socket] = (arrived_at, int(match[1]) if match.groups() else None)
+        if self._awaited and len(self._round) >= self._awaited:
+            self._complete.set()
 
-    async def open(self, count: int, *, at_once: int = 100) -> int:
-        """Open `count` more sockets, `at_once` handshakes at a time; how many failed."""
+    async def open(self, pages: list[Page], *, at_once: int = 100) -> int:
+        """Open a socket for each of `pages`, `at_once` handshakes at a time; how many failed."""
         loop = asyncio.get_running_loop()
         failed = 0
         first = len(self.sockets)
-        for batch in range(first, first + count, at_once):
-            numbers = range(batch, min(batch + at_once, first + count))
+        for batch in range(0, len(pages), at_once):
+            numbers = range(batch, min(batch + at_once, len(pages)))
 
             async def one(number: int) -> FeedSocket:
+                page = pages[number]
                 _, socket = await loop.create_connection(
                     lambda: FeedSocket(
                         host=f"{self.host}:{self.port}",
-                        path=self.path,
-                        headers=self.headers_for(number),
+                        path=page.path,
+                        headers=self.headers_for(first + number),
                         on_message=self._on_message,
                     ),
                     self.host,
                     self.port,
                 )
                 await asyncio.wait_for(socket.opened, timeout=60)
+                self.page_of[socket] = page
                 return socket
 
             for result in await asyncio.gather(*map(one, numbers), return_exceptions=True):
@@ -180,17 +191,26 @@ class Feed:
                     self.sockets.append(result)
         return failed
 
-    async def arrivals(self, sequence: int, *, timeout: float) -> list[float]:
-        """The arrival times of event `sequence` on the open sockets, waiting until every
-        socket has it or `timeout` seconds have passed."""
-        open_sockets = sum(1 for socket in self.sockets if not socket.closed.done())
-        complete = asyncio.Event()
-        self._awaited[sequence] = (complete, open_sockets)
-        if len(self._arrivals.get(sequence, ())) < open_sockets:
+    def start_round(self) -> None:
+        """Before an event's commit: from now on, each socket's first marked message is its."""
+        self._round = {}
+        self._awaited = 0
+        self._complete.clear()
+
+    async def arrivals(self, sequence: int, *, timeout: float) -> dict[str, list[float]]:
+        """The arrival times of event `sequence` on the open sockets, by page, waiting until
+        every socket has it or `timeout` seconds have passed."""
+        self._awaited = sum(1 for socket in self.sockets if not socket.closed.done())
+        if len(self._round) < self._awaited:
+            self._complete.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(complete.wait(), timeout=timeout)
-        del self._awaited[sequence]
-        return self._arrivals.pop(sequence, [])
+                await asyncio.wait_for(self._complete.wait(), timeout=timeout)
+        arrived, self._round, self._awaited = self._round, {}, 0
+        by_page: dict[str, list[float]] = {}
+        for socket, (at, seq) in arrived.items():
+            if seq is None or seq == sequence:
+                by_page.setdefault(self.page_of[socket].name, []).append(at)
+        return by_page
 
     def close(self) -> None:
         for socket in self.sockets:

@@ -1,17 +1,21 @@
 """Live pages: Channels groups, the consumer base and publishing fragments to them.
 
-Groups are `order-<id>` (that order's shopper) and `vendor-<id>` (that vendor's members).
-A message is HTML: top-level elements with ids that the htmx ws extension swaps out of band,
-each rendered from the page's own partial and carrying `data-seq`. The channel layer
-delivers at most once; the outbox is the record, and pages re-fetch their state on every
-(re)connect, so a lost message only delays a page until its next event or reconnect.
+Groups are `order-<id>` (that order's shopper) and, for a vendor's members, `vendor-<id>`
+(every backoffice page) and one feed group per kind of page (`vendor_feed_group`), so that
+each page is sent what it shows and no more. A message is HTML: top-level elements with ids
+that the htmx ws extension swaps out of band, each rendered from the page's own partial and
+carrying `data-seq`. The channel layer delivers at most once; the outbox is the record, and
+pages re-fetch their state on every (re)connect, so a lost message only delays a page until
+its next event or reconnect.
 """
 
 import asyncio
+import contextlib
 import logging
 import threading
 import weakref
-from typing import TYPE_CHECKING, cast
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -41,6 +45,18 @@ def vendor_group(vendor_id: int) -> str:
     return f"vendor-{vendor_id}"
 
 
+# A backoffice page's socket joins one feed group, by what the page shows of an order event:
+# the order list its row and count, the dashboard its tiles, chart and low stock, any other
+# page ("nav") only what every page shows, the navigation's badge and the notice.
+VENDOR_FEEDS = ("orders", "dashboard", "nav")
+
+
+def vendor_feed_group(vendor_id: int, feed: str) -> str:
+    if feed not in VENDOR_FEEDS:
+        raise ValueError(f"no vendor feed {feed!r}")
+    return f"vendor-{vendor_id}-{feed}"
+
+
 def render_fragments(templates: list[str], context: dict) -> str:
     """Render partials ("app/page.html#name") one after the other into one message."""
     return "\n".join(render_to_string(template, context) for template in templates)
@@ -60,28 +76,40 @@ def _channel_layer() -> BaseChannelLayer:
 
 
 def has_listeners(group: str) -> bool:
-    """Whether a socket anywhere is in `group` now, so that a fragment nobody would receive is
-    not rendered (a vendor's costs tens of milliseconds of the dispatcher's CPU per event).
+    """Whether a socket anywhere is in `group` now (see `listened`)."""
+    return group in listened([group])
+
+
+def listened(groups: list[str]) -> set[str]:
+    """Those of `groups` that a socket anywhere is in now, so that a fragment nobody would
+    receive is not rendered (a vendor's costs milliseconds of the dispatcher's CPU per event).
+    One Redis round trip, however many groups.
 
     On Redis Pub/Sub a web process subscribes to a group's channel while one of its sockets is
     in it, and PUBSUB NUMSUB counts those processes. A socket that joins after this answer
     loses nothing: a live page fetches its state once its socket is open (data-live-resync),
     after the change that raised the event committed. Other layers (the embedded default's
-    in-memory one) cannot say: True."""
+    in-memory one) cannot say: all of them."""
     layer = _channel_layer()
     if not isinstance(layer, RedisPubSubChannelLayer):
-        return True
+        return set(groups)
     # The layer's name for a group's channel (channels_redis.pubsub, _get_group_channel_name;
     # tests/integration/test_websockets_live.py checks it against a socket really joined).
-    channel = f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}__group__{group}"
+    prefix = f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}__group__"
+    channels = [prefix + group for group in groups]
     try:
         # The primary: subscriptions are per server, and a replica has none.
-        client = cache._cache.get_client(channel, write=True)  # type: ignore[attr-defined]
-        [(_, subscribers)] = client.pubsub_numsub(channel)
+        client = cache._cache.get_client(channels[0], write=True)  # type: ignore[attr-defined]
+        counts = client.pubsub_numsub(*channels)
     except Exception:  # noqa: BLE001 - Redis away: render, and let the publish fail and retry
-        logger.warning("Could not count the listeners of %s", group, exc_info=True)
-        return True
-    return subscribers > 0
+        logger.warning("Could not count the listeners of %s", groups, exc_info=True)
+        return set(groups)
+    listening = {
+        (channel.decode() if isinstance(channel, bytes) else channel)
+        for channel, subscribers in counts
+        if subscribers > 0
+    }
+    return {group for group, channel in zip(groups, channels, strict=True) if channel in listening}
 
 
 def publish(group: str, html: str) -> None:
@@ -111,63 +139,71 @@ def _background_loop() -> asyncio.AbstractEventLoop:
     return _publisher_loop
 
 
-class SessionChecks:
-    """The session reads of one event loop's sockets, coalesced. A message to a group wakes all
-    of this process's sockets in it at once; they ask together, in one thread hop and one cache
-    round trip (websockets.session_user_ids), and a session shared by several sockets is read
-    once. Every answer still comes from a read begun after the message arrived."""
+class Deliveries:
+    """The fragments for one event loop's sockets, sent in batches. A message to a group wakes
+    all of this process's sockets in it at once; each hands its fragment here and is done, and
+    one task reads the sessions of the whole batch (one thread hop, one cache round trip:
+    websockets.session_user_ids; a session shared by several sockets is read once), then sends
+    each fragment whose session still signs in its socket's user. Every answer comes from a
+    read begun after the message arrived, and a socket's fragments go out in the order they
+    came. A socket costs a list entry here, not a future of its own and two more wake-ups of
+    its task: at 1,000 sockets those were as much of a web process's CPU as the sends."""
 
     def __init__(self) -> None:
-        self._waiting: dict[str, asyncio.Future[int | None]] = {}
-        self._reader: asyncio.Task[None] | None = None
+        self._pending: list[tuple[LiveConsumer, str]] = []
+        self._sender: asyncio.Task[None] | None = None
+        self._slow: set[asyncio.Task[None]] = set()
 
-    async def user_id(self, session_key: str) -> int | None:
-        future = self._waiting.get(session_key)
-        if future is None:
-            future = asyncio.get_running_loop().create_future()
-            self._waiting[session_key] = future
-            if self._reader is None:
-                self._reader = asyncio.create_task(self._read())
-        # A socket that closes while waiting must not cancel the answer for the others.
-        return await asyncio.shield(future)
+    def add(self, consumer: "LiveConsumer", html: str) -> None:
+        self._pending.append((consumer, html))
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send())
 
-    async def _read(self) -> None:
+    async def _send(self) -> None:
         try:
             await asyncio.sleep(0)  # the other sockets woken by the same message join in
-            while self._waiting:
-                batch, self._waiting = self._waiting, {}
+            while self._pending:
+                batch, self._pending = self._pending, []
+                keys = {consumer.session_key for consumer, _ in batch if consumer.session_key}
+                signed_in: dict[str, int | None] | None
                 try:
-                    found = await websockets.session_user_ids(list(batch))
-                except Exception as exc:  # noqa: BLE001 - each waiting socket raises it
-                    for future in batch.values():
-                        if not future.done():
-                            future.set_exception(exc)
-                else:
-                    for key, future in batch.items():
-                        if not future.done():
-                            future.set_result(found[key])
+                    signed_in = await websockets.session_user_ids(list(keys))
+                except Exception:
+                    logger.exception("Could not read the sessions of %s websockets", len(keys))
+                    signed_in = None
+                for consumer, html in batch:
+                    self._start(consumer.deliver(html, signed_in))
         finally:
-            self._reader = None
+            self._sender = None
+
+    def _start(self, delivery: Coroutine[Any, Any, None]) -> None:
+        # Eagerly: a send that completes at once (the socket's buffer has room) costs no task
+        # switch; one that must wait for a slow client goes on by itself, never holding up
+        # the rest of the batch.
+        task = asyncio.Task(delivery, loop=asyncio.get_running_loop(), eager_start=True)
+        if not task.done():
+            self._slow.add(task)
+            task.add_done_callback(self._slow.discard)
 
 
-_session_checks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SessionChecks]" = (
+_deliveries: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deliveries]" = (
     weakref.WeakKeyDictionary()
 )
 
 
-def session_checks() -> SessionChecks:
-    """This event loop's SessionChecks (a server has one loop; tests start several)."""
+def deliveries() -> Deliveries:
+    """This event loop's Deliveries (a server has one loop; tests start several)."""
     loop = asyncio.get_running_loop()
-    checks = _session_checks.get(loop)
-    if checks is None:
-        checks = _session_checks[loop] = SessionChecks()
-    return checks
+    found = _deliveries.get(loop)
+    if found is None:
+        found = _deliveries[loop] = Deliveries()
+    return found
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
-    """Joins the one group its user may watch, then forwards that group's fragments.
+    """Joins the groups its user may watch, then forwards those groups' fragments.
 
-    Subclasses implement `authorise(user)`, returning the group name or None. Anything else
+    Subclasses implement `authorise(user)`, returning the group names or None. Anything else
     (anonymous, someone else's order, not a member) is refused before the handshake
     completes and logged. Connects are rate-limited per session (bucket
     "websocket_session"). Before each message is sent the session is read again: once it no
@@ -176,8 +212,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
     read-only: what the browser sends is ignored.
     """
 
-    group: str | None = None
+    live_groups: tuple[str, ...] = ()
     user_id: int | None = None
+    session_key: str | None = None
     counted_open = False
 
     async def __call__(self, scope, receive, send):
@@ -195,8 +232,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.counted_open = True
         metrics.websocket_opened(type(self).__name__)
 
-    async def authorise(self, user: "User") -> str | None:
-        """The group the signed-in `user` may watch on this socket's path, or None."""
+    async def authorise(self, user: "User") -> list[str] | None:
+        """The groups the signed-in `user` may watch on this socket's path, or None."""
         raise NotImplementedError
 
     async def connect(self) -> None:
@@ -216,13 +253,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         current_user_id.set(user.pk)
         # Channels' lazy proxy of the signed-in accounts.User.
-        group = await self.authorise(cast("User", user))
-        if group is None:
+        groups = await self.authorise(cast("User", user))
+        if not groups:
             await self._refuse(f"user {user.pk}")
             return
-        self.group = group
+        self.live_groups = tuple(groups)
         self.user_id = user.pk
-        await self.channel_layer.group_add(group, self.channel_name)
+        self.session_key = getattr(self.scope.get("session"), "session_key", None)
+        for group in self.live_groups:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
 
     async def _refuse(self, who: str) -> None:
@@ -230,8 +269,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.close(code=4403)
 
     async def disconnect(self, code: int) -> None:
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self._leave_groups()
+
+    async def _leave_groups(self) -> None:
+        groups, self.live_groups = self.live_groups, ()
+        for group in groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
         return None
@@ -239,17 +282,38 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message: dict) -> None:
         # Channels runs close_old_connections before every handler, in a hop to the one sync
         # thread: per socket and message, that serialises a fan-out to thousands of sockets. A
-        # fragment touches the database only inside SessionChecks' one hop per batch, which
+        # fragment touches the database only inside Deliveries' one hop per batch, which
         # closes stale connections itself (database_sync_to_async).
         if message["type"] == MESSAGE_TYPE:
-            await self.live_fragment(message)
+            if self.user_id is not None:  # not closed
+                deliveries().add(self, message["html"])
         else:
             await super().dispatch(message)
 
-    async def live_fragment(self, message: dict) -> None:
-        if not await self._still_signed_in():
+    async def deliver(self, html: str, signed_in: dict[str, int | None] | None) -> None:
+        """Send `html` if this socket's session still signs in its user (`signed_in`: each
+        session's user now, None when the sessions could not be read), else close it."""
+        if self.user_id is None:  # closed since the fragment came
             return
-        await self.send(text_data=message["html"])
+        if signed_in is None:
+            # Nothing is sent unchecked; the page reconnects and fetches its state.
+            await self._close_live(websockets.CLOSE_INTERNAL_ERROR)
+            return
+        if self.session_key and signed_in.get(self.session_key) == self.user_id:
+            with contextlib.suppress(OSError):  # gone: its own disconnect leaves the groups
+                await self.send(text_data=html)
+            return
+        logger.info(
+            "Closed websocket to %s: the session no longer signs in user %s",
+            self.scope.get("path"),
+            self.user_id,
+        )
+        await self._close_live(websockets.CLOSE_SIGNED_OUT)
+
+    async def _close_live(self, code: int) -> None:
+        self.user_id = None
+        await self._leave_groups()
+        await self.close(code=code)
 
     def _rate_limit_key(self) -> str:
         session = self.scope.get("session")
@@ -259,21 +323,3 @@ class LiveConsumer(AsyncWebsocketConsumer):
             if session_key
             else f"ip:{client_ip.scope_client_ip(self.scope)}"
         )
-
-    async def _still_signed_in(self) -> bool:
-        if self.user_id is None:  # already closed
-            return False
-        session_key = getattr(self.scope.get("session"), "session_key", None)
-        if session_key and await session_checks().user_id(session_key) == self.user_id:
-            return True
-        logger.info(
-            "Closed websocket to %s: the session no longer signs in user %s",
-            self.scope.get("path"),
-            self.user_id,
-        )
-        self.user_id = None
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            self.group = None
-        await self.close(code=websockets.CLOSE_SIGNED_OUT)
-        return False

@@ -16,7 +16,10 @@ from shop import consumers as shop_consumers
 # (and the list's plain type, which channels-stubs' URLRouter would refuse otherwise).
 websocket_urlpatterns: list[Any] = [
     path("ws/orders/<int:order_id>/", shop_consumers.OrderConsumer.as_asgi()),  # type: ignore[arg-type]
-    path("ws/vendor/", backoffice_consumers.VendorConsumer.as_asgi()),  # type: ignore[arg-type]
+    re_path(
+        r"^ws/vendor/(?:(?P<page>orders|dashboard)/)?$",
+        backoffice_consumers.VendorConsumer.as_asgi(),  # type: ignore[arg-type]
+    ),
     re_path(
         r"",
         websockets.Refuse.as_asgi(code=websockets.CLOSE_NOT_FOUND, reason="path"),  # type: ignore[arg-type]

@@ -9,13 +9,13 @@ import time
 import uuid
 from collections.abc import Collection, Mapping
 from contextvars import ContextVar, Token
+from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib import auth
-from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
 
@@ -35,6 +35,8 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_SIGNED_OUT = 4401
 CLOSE_TOO_MANY = 4429
+# RFC 6455's "internal error": the server could not check the session before a message.
+CLOSE_INTERNAL_ERROR = 1011
 USER_AGENT_MAX_LENGTH = 512
 
 
@@ -117,32 +119,45 @@ def session_user_ids(session_keys: Collection[str]) -> dict[str, int | None]:
     only with the same backend and auth hash, and anything else goes through auth.get_user
     again. Then each session's lifetimes (accounts.sessions: absolute and idle, as the HTTP
     side enforces them)."""
-    stores = project_sessions.load_many(key for key in session_keys if key)
-    accepted: dict[tuple[Any, str], tuple[Any, str]] = {}  # (user id, backend) → user, hash
-    return {key: _signed_in_user_id(stores[key], accepted) if key else None for key in session_keys}
+    found = project_sessions.read_many(key for key in session_keys if key)
+    accepted: dict[tuple[Any, str], _Accepted] = {}  # by (user id, backend)
+    now = time.time()
+    return {
+        key: _signed_in_user_id(key, found[key], accepted, now) if key else None
+        for key in session_keys
+    }
 
 
-def _signed_in_user_id(session: SessionBase, accepted: dict) -> int | None:
+@dataclass(frozen=True)
+class _Accepted:
+    user: Any
+    auth_hash: str
+    lifetime: account_sessions.Lifetime
+
+
+def _signed_in_user_id(
+    key: str, data: dict | None, accepted: dict[tuple[Any, str], _Accepted], now: float
+) -> int | None:
+    # The cached data as read, or a store that reads the database (not in the cache).
+    session: Any = data if data is not None else project_sessions.SessionStore(key)
     try:
         identity = (session[auth.SESSION_KEY], session[auth.BACKEND_SESSION_KEY])
     except KeyError:
         return None
     known = accepted.get(identity)
-    if known is not None and constant_time_compare(
-        session.get(auth.HASH_SESSION_KEY) or "", known[1]
+    if known is None or not constant_time_compare(
+        session.get(auth.HASH_SESSION_KEY) or "", known.auth_hash
     ):
-        user = known[0]
-    else:
         request = HttpRequest()
-        request.session = session
+        request.session = session if data is None else project_sessions.store_with(key, data)
         user = auth.get_user(request)
         if not user.is_authenticated:
             return None
-        accepted[identity] = (user, user.get_session_auth_hash())
-    lifetime = account_sessions.lifetime_for(user=user)
-    now = time.time()
+        known = accepted[identity] = _Accepted(
+            user, user.get_session_auth_hash(), account_sessions.lifetime_for(user=user)
+        )
     signed_in_at = session.get(account_sessions.SIGNED_IN_AT_KEY, now)
     last_seen = session.get(account_sessions.LAST_SEEN_KEY, now)
-    if now - signed_in_at > lifetime.max_age or now - last_seen > lifetime.idle_timeout:
+    if now - signed_in_at > known.lifetime.max_age or now - last_seen > known.lifetime.idle_timeout:
         return None
-    return user.pk
+    return known.user.pk

@@ -18,8 +18,8 @@ def _may_watch(user: User, order_id: int) -> bool:
 
 
 class OrderConsumer(live.LiveConsumer):
-    async def authorise(self, user: User) -> str | None:
+    async def authorise(self, user: User) -> list[str] | None:
         order_id = int(self.scope["url_route"]["kwargs"]["order_id"])
         if await _may_watch(user, order_id):
-            return live.order_group(order_id)
+            return [live.order_group(order_id)]
         return None

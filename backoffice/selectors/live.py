@@ -14,7 +14,7 @@ def orders_badge_context(*, vendor: Vendor) -> dict:
     seen at least as much, so the page keeps the newest even when messages arrive late.
     """
     version = clock_version()
-    count = order_selectors.list_vendor_orders(vendor=vendor, status="to_ship").count()
+    count = order_selectors.count_vendor_orders(vendor=vendor)["to_ship"]
     return {"vendor": vendor, "orders_to_ship": count, "badge_version": version}
 
 
@@ -23,11 +23,19 @@ def clock_version() -> int:
     return time.time_ns() // 1000
 
 
-def order_count_context(*, vendor: Vendor) -> dict:
-    """The order list's unfiltered count for `backoffice/orders/list.html#order-count`."""
+def order_counts_context(*, vendor: Vendor) -> dict:
+    """The badge (as orders_badge_context) and the order list's unfiltered count for
+    `backoffice/orders/list.html#order-count`, from one count."""
     version = clock_version()
-    count = order_selectors.list_vendor_orders(vendor=vendor).count()
-    return {"order_count": count, "count_version": version, "order_count_live": True}
+    counts = order_selectors.count_vendor_orders(vendor=vendor)
+    return {
+        "vendor": vendor,
+        "orders_to_ship": counts["to_ship"],
+        "badge_version": version,
+        "order_count": counts["total"],
+        "count_version": version,
+        "order_count_live": True,
+    }
 
 
 def dashboard_context(*, vendor: Vendor) -> dict:

@@ -8,6 +8,7 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
+from backoffice.selectors import orders as order_selectors
 from shop.models import (
     LineStatus,
     Order,
@@ -435,6 +436,34 @@ def test_order_list_filters_by_fulfilment_state_and_date(client, vendor, vendor_
     until = (timezone.localdate() - datetime.timedelta(days=30)).isoformat()
     assert numbers(date_to=until) == {old.number}
     assert numbers(status="to_ship", date_from=since) == {to_ship.number}
+
+
+def test_the_live_counts_are_the_lists_counts(vendor, mug, bowl, lamp):
+    paid_order((mug, 1), (lamp, 1))  # to ship: ours and another vendor's line
+    paid_order((lamp, 1))  # another vendor's only
+    paid_order((mug, 1), status=OrderStatus.PENDING_PAYMENT)  # not listed yet
+    shipped = paid_order((mug, 1))
+    fulfilment.ship_vendor_lines(
+        order=shipped, vendor=vendor, carrier="DHL", tracking_number="J", acting_user=None
+    )
+    cancelled = paid_order((bowl, 1))  # paid, then cancelled by us: still listed
+    fulfilment.cancel_vendor_line(
+        order=cancelled,
+        vendor=vendor,
+        line_id=_line(cancelled, bowl).pk,
+        acting_user=None,
+        reason="Gone",
+    )
+    unpaid_cancelled = paid_order((mug, 1), status=OrderStatus.CANCELLED)
+    unpaid_cancelled.payments.all().delete()  # cancelled before it was ever paid: not listed
+
+    counts = order_selectors.count_vendor_orders(vendor=vendor)
+
+    assert counts == {
+        "total": order_selectors.list_vendor_orders(vendor=vendor).count(),
+        "to_ship": order_selectors.list_vendor_orders(vendor=vendor, status="to_ship").count(),
+    }
+    assert counts == {"total": 3, "to_ship": 1}
 
 
 def test_order_list_with_bad_filters_shows_errors_and_ignores_them(client, vendor_member, mug):

@@ -158,8 +158,8 @@ def test_vendor_members_receive_the_paid_order_row_counter_and_notice(
 ):
     other_member = factories.VendorMembershipFactory().user
     order = live_orders.order_awaiting_payment(customer=shopper, vendor=vendor)
-    mine = communicator("/ws/vendor/", vendor_member)
-    theirs = communicator("/ws/vendor/", other_member)
+    mine = communicator("/ws/vendor/orders/", vendor_member)
+    theirs = communicator("/ws/vendor/orders/", other_member)
 
     async def scenario() -> list[str]:
         assert (await mine.connect())[0]
@@ -189,7 +189,8 @@ def test_vendor_members_receive_the_paid_order_row_counter_and_notice(
 
 
 def vendor_messages(vendor_member, *changes) -> list[str]:
-    """Open the vendor's socket, then make each change and deliver its events: one message each."""
+    """Open the vendor's socket of a page (not the order list or the dashboard), then make each
+    change and deliver its events: one message each."""
     comm = communicator("/ws/vendor/", vendor_member)
 
     async def scenario() -> list[str]:
@@ -200,6 +201,27 @@ def vendor_messages(vendor_member, *changes) -> list[str]:
             await sync_to_async(dispatch_all)()
             received.append(await comm.receive_from(timeout=5))
         await comm.disconnect()
+        return received
+
+    return run(scenario)
+
+
+def pages_receive(vendor_member, change, *paths: str) -> dict[str, list[str]]:
+    """Open a socket for each page's path, make `change` and deliver its events: the messages
+    each socket received, in order."""
+    comms = {path: communicator(path, vendor_member) for path in paths}
+
+    async def scenario() -> dict[str, list[str]]:
+        for comm in comms.values():
+            assert (await comm.connect())[0]
+        await sync_to_async(change)()
+        await sync_to_async(dispatch_all)()
+        received: dict[str, list[str]] = {}
+        for path, comm in comms.items():
+            received[path] = [await comm.receive_from(timeout=5)]
+            while not await comm.receive_nothing(timeout=0.3):
+                received[path].append(await comm.receive_from(timeout=5))
+            await comm.disconnect()
         return received
 
     return run(scenario)
@@ -219,7 +241,14 @@ def test_a_paid_order_pushes_the_dashboard_tiles_and_the_order_count(
     order = live_orders.order_awaiting_payment(customer=shopper, vendor=vendor)
     dispatch_all()
 
-    (paid,) = vendor_messages(vendor_member, lambda: live_orders.capture(order))
+    received = pages_receive(
+        vendor_member,
+        lambda: live_orders.capture(order),
+        "/ws/vendor/dashboard/",
+        "/ws/vendor/orders/",
+    )
+    (paid,) = received["/ws/vendor/dashboard/"]
+    (listed,) = received["/ws/vendor/orders/"]
 
     # The dashboard's own tiles partial, now counting the new order and its revenue.
     assert element(paid, "dashboard-tiles") == (
@@ -230,14 +259,22 @@ def test_a_paid_order_pushes_the_dashboard_tiles_and_the_order_count(
     today = timezone.localdate()
     assert f"<title>{today:%a} {today.day} {today:%b}: €34.50</title>" in paid
     assert 'id="low-stock"' in paid
-    # The order list's count above the rows.
-    assert element(paid, "order-count") == "2 orders"
-    assert seq(paid, "order-count") > 0
+    # The order list's count above the rows, on the order list.
+    assert element(listed, "order-count") == "2 orders"
+    assert seq(listed, "order-count") > 0
 
 
 def test_the_pushed_dashboard_and_count_are_the_pages_own_markup(shopper, vendor, vendor_member):
     order = live_orders.order_awaiting_payment(customer=shopper, vendor=vendor)
-    (paid,) = vendor_messages(vendor_member, lambda: live_orders.capture(order))
+    dispatch_all()  # OrderPlaced, before the pages open
+    received = pages_receive(
+        vendor_member,
+        lambda: live_orders.capture(order),
+        "/ws/vendor/dashboard/",
+        "/ws/vendor/orders/",
+    )
+    (paid,) = received["/ws/vendor/dashboard/"]
+    (listed,) = received["/ws/vendor/orders/"]
     client = Client()
     twofactor.sign_in_with_second_factor(client, vendor_member)
 
@@ -250,7 +287,7 @@ def test_the_pushed_dashboard_and_count_are_the_pages_own_markup(shopper, vendor
 
     for part in ["dashboard-tiles", "revenue-chart", "low-stock"]:
         assert versionless(paid, part) == versionless(dashboard, part)
-    assert versionless(paid, "order-count") == versionless(orders, "order-count")
+    assert versionless(listed, "order-count") == versionless(orders, "order-count")
 
 
 def test_each_notice_replaces_the_one_before(shopper, vendor, vendor_member):
@@ -273,8 +310,71 @@ def test_each_notice_replaces_the_one_before(shopper, vendor, vendor_member):
         assert element(message, "live-notices") == text
 
 
+def test_each_backoffice_page_is_sent_what_it_shows(shopper, vendor, vendor_member):
+    order = live_orders.order_awaiting_payment(customer=shopper, vendor=vendor)
+    dispatch_all()  # OrderPlaced, before the pages open
+
+    received = pages_receive(
+        vendor_member,
+        lambda: live_orders.capture(order),
+        "/ws/vendor/",
+        "/ws/vendor/orders/",
+        "/ws/vendor/dashboard/",
+    )
+
+    # Any other page: the navigation's counter and the notice, in one small message.
+    (page,) = received["/ws/vendor/"]
+    assert live_parts(page) == {"orders-badge", "live-notices"}
+    assert f"Order {order.number} is paid and ready to ship." in page
+    # The order list: its row and count with them, in one message.
+    (listed,) = received["/ws/vendor/orders/"]
+    assert live_parts(listed) == {
+        f"order-row-{order.pk}",
+        "order-count",
+        "orders-badge",
+        "live-notices",
+    }
+    # The dashboard: its tiles, chart and low stock, with the same counter and notice.
+    (dashboard,) = received["/ws/vendor/dashboard/"]
+    assert live_parts(dashboard) == {
+        "dashboard-tiles",
+        "revenue-chart",
+        "low-stock",
+        "orders-badge",
+        "live-notices",
+    }
+    assert dashboard.endswith(page)
+
+
+def live_parts(html: str) -> set[str]:
+    """Which of the backoffice's live elements a message carries."""
+    return set(
+        re.findall(
+            r'id="(order-row-\d+|order-count|orders-badge|live-notices|dashboard-tiles'
+            r'|revenue-chart|low-stock)"',
+            html,
+        )
+    )
+
+
+def test_an_unknown_backoffice_page_socket_is_refused(vendor_member):
+    assert refused(communicator("/ws/vendor/reports/", vendor_member))
+
+
+@pytest.mark.parametrize(
+    ("feeds", "most_queries"),
+    [
+        # The order and its vendors only: no page of the vendor open, nothing rendered.
+        ((), 3),
+        # Then one count for the badge (and the list's count), the row, the dashboard's three.
+        (("nav",), 4),
+        (("orders",), 5),
+        (("dashboard",), 7),
+        (("orders", "dashboard", "nav"), 8),
+    ],
+)
 def test_publishing_to_a_vendor_takes_a_bounded_number_of_queries(
-    shopper, vendor, django_assert_max_num_queries
+    shopper, vendor, django_assert_max_num_queries, feeds, most_queries
 ):
     orders = [live_orders.order_awaiting_payment(customer=shopper, vendor=vendor) for _ in range(5)]
     for order in orders:
@@ -289,32 +389,33 @@ def test_publishing_to_a_vendor_takes_a_bounded_number_of_queries(
         created_at=row.created_at,
     )
     event = events.event_type(row.event_type).from_payload(row.payload, meta)
-
-    group = live.vendor_group(vendor.pk)
+    groups = [live.vendor_feed_group(vendor.pk, feed) for feed in feeds]
 
     def publish() -> None:
-        # Order, its vendors, the row, badge, order count, dashboard (revenue, to fulfil,
-        # low stock): the same few queries however many orders the vendor has.
-        with django_assert_max_num_queries(9):
+        # The same few queries however many orders the vendor has.
+        with django_assert_max_num_queries(most_queries):
             backoffice_handlers.publish_vendor_order(event)
 
     async def watched() -> str:
         layer = get_channel_layer()
         channel = await layer.new_channel()
-        await layer.group_add(group, channel)
+        for group in groups:
+            await layer.group_add(group, channel)
         try:
             await sync_to_async(publish)()
-            message = await asyncio.wait_for(layer.receive(channel), timeout=5)
+            return "".join(
+                [
+                    (await asyncio.wait_for(layer.receive(channel), timeout=5))["html"]
+                    for _ in groups
+                ]
+            )
         finally:
-            await layer.group_discard(group, channel)
-        return message["html"]
+            for group in groups:
+                await layer.group_discard(group, channel)
 
-    assert f'id="order-row-{orders[-1].pk}"' in run(watched)
-    # With no backoffice page of the vendor open, nothing is rendered: the order and its
-    # vendors only.
-    assert not live.has_listeners(group)
-    with django_assert_max_num_queries(3):
-        backoffice_handlers.publish_vendor_order(event)
+    html = run(watched)
+    assert (f'id="order-row-{orders[-1].pk}"' in html) == ("orders" in feeds)
+    assert ('id="dashboard-tiles"' in html) == ("dashboard" in feeds)
 
 
 def test_a_groups_listeners_are_the_web_processes_subscribed_to_it(vendor):
@@ -334,6 +435,25 @@ def test_a_groups_listeners_are_the_web_processes_subscribed_to_it(vendor):
         return [*seen, await sync_to_async(live.has_listeners)(group)]
 
     assert run(scenario) == [False, True, False, False]
+
+
+def test_the_groups_listened_to_are_counted_in_one_look(vendor):
+    orders, dashboard, nav = (
+        live.vendor_feed_group(vendor.pk, feed) for feed in ("orders", "dashboard", "nav")
+    )
+
+    async def scenario() -> set[str]:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(orders, channel)
+        await layer.group_add(nav, channel)
+        try:
+            return await sync_to_async(live.listened)([orders, dashboard, nav])
+        finally:
+            await layer.group_discard(orders, channel)
+            await layer.group_discard(nav, channel)
+
+    assert run(scenario) == {orders, nav}
 
 
 def test_other_shoppers_and_anonymous_cannot_watch_an_order(shopper, vendor, caplog):

@@ -75,7 +75,7 @@ def test_one_web_process_holds_a_few_redis_connections_and_fans_each_event_out(
 
     async def open_socket(cookie: str):
         return await connect(
-            f"ws://127.0.0.1:{server.port}/ws/vendor/",
+            f"ws://127.0.0.1:{server.port}/ws/vendor/orders/",
             additional_headers={"Origin": server.url, "Cookie": cookie},
             open_timeout=30,
         )
