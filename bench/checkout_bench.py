@@ -15,8 +15,9 @@ critical`), which charges the simulated gateway.
    order → the order page, for --seconds, pausing --think seconds on each page give or take
    --spread of it (shoppers start at random moments of their first journey: with one fixed
    pause all of them stayed in step and pressed "Place order" together). Reports p50/p99
-   per step, orders/s, and the payment created → captured latency of the orders placed (the
-   critical worker's).
+   per step, orders/s, the payment created → captured latency of the orders placed (the
+   critical worker's), and how long the disk took to sync a write meanwhile (every commit
+   waits for one: a disk that stalls shows in every step's p99).
 3. Stampede: --buyers shoppers sign in at once, each puts one of a product with --units left
    in its cart, and they all press "Place order" at once. Exactly --units orders must be
    placed, every other buyer must be sent back to the cart with a message saying so, stock
@@ -436,6 +437,25 @@ def anatomy(data: dict, journeys: int, profile_to: Path | None) -> dict:
 # --- 2. the journey under load -------------------------------------------------------------
 
 
+def probe_disk_syncs(until: threading.Event, every: float = 0.1) -> list[float]:
+    """Milliseconds of each 8 KB write + fdatasync to a file in the work dir, every `every`
+    seconds until `until` is set: what each commit's WAL flush waits for, when the work dir is on
+    the database's disk (as here: a commit's latency follows its disk's)."""
+    path = WORK_DIR / "disk-probe"
+    durations: list[float] = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while not until.wait(every):
+            started = time.perf_counter()
+            os.pwrite(fd, b"\0" * 8192, 0)
+            os.fdatasync(fd)
+            durations.append((time.perf_counter() - started) * 1000)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return durations
+
+
 def journey(
     base: str,
     data: dict,
@@ -487,8 +507,14 @@ def journey(
         browser.recording = True
     measuring.set()
     started = time.perf_counter()
+    disk_done = threading.Event()
+    disk: list[float] = []
+    prober = threading.Thread(target=lambda: disk.extend(probe_disk_syncs(disk_done)))
+    prober.start()
     time.sleep(seconds)
     measuring.clear()
+    disk_done.set()
+    prober.join()
     for browser in browsers:
         browser.recording = False
     elapsed = time.perf_counter() - started
@@ -515,6 +541,13 @@ def journey(
             }
             for step in STEPS
             if timings[step]
+        },
+        "disk_sync_ms": {
+            "n": len(disk),
+            "p50": round(statistics.median(disk), 1) if disk else None,
+            "p99": round(percentile(disk, 0.99), 1) if disk else None,
+            "max": round(max(disk), 1) if disk else None,
+            "over_50": sum(1 for value in disk if value > 50),
         },
         "order_ids": orders,
     }
@@ -737,6 +770,12 @@ def main() -> None:
             print(f"  {step:<12} {row['n']:>6} {row['p50']:>8} {row['p99']:>8}")
         if run["failures"]:
             print(f"  failed journeys: {len(run['failures'])}, e.g. {run['failures'][:3]}")
+        sync = run["disk_sync_ms"]
+        print(
+            f"  the disk meanwhile (8 KB write + fdatasync every 0.1 s in the work dir): p50 "
+            f"{sync['p50']} ms, p99 {sync['p99']} ms, max {sync['max']} ms, "
+            f"{sync['over_50']} of {sync['n']} over 50 ms"
+        )
         payments = run["payment"]
         print(
             f"  payment created → captured (critical worker, gateway latency "
