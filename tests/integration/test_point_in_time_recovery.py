@@ -88,6 +88,17 @@ def _wait_archived(primary: Server, segment: str) -> None:
     raise AssertionError(f"{segment} was not archived")
 
 
+def _replication_states(primary: Server) -> list[tuple]:
+    """pg_stat_replication's states once a standby streams, or as they are after 30 s: the
+    standby connects in its own time (seconds, on a loaded machine)."""
+    deadline = time.monotonic() + 30
+    states = primary.sql("SELECT state FROM pg_stat_replication")
+    while states != [("streaming",)] and time.monotonic() < deadline:
+        time.sleep(0.1)
+        states = primary.sql("SELECT state FROM pg_stat_replication")
+    return states
+
+
 def test_recover_to_a_moment_from_the_wal_archive_and_promote_the_standby(root):
     folder, servers = root
     archive = folder / "wal-archive"
@@ -127,7 +138,7 @@ def test_recover_to_a_moment_from_the_wal_archive_and_promote_the_standby(root):
     standby.start()
     ((segment,),) = primary.sql("SELECT pg_walfile_name(pg_switch_wal())")
     _wait_archived(primary, segment)
-    streaming = primary.sql("SELECT state FROM pg_stat_replication")
+    streaming = _replication_states(primary)
     primary.stop()  # the primary is lost
 
     restored = Server(folder, "restored")
