@@ -107,12 +107,13 @@ class SessionStore(cached_db.SessionStore):
         # An update is one UPDATE statement, a transaction of its own in autocommit: Django's
         # atomic() around it adds only BEGIN and COMMIT, two more round trips on every
         # session write (choosing an address, placing an order, adding to a guest's cart).
-        session = self.create_model_instance(self._get_session())
+        data = self._get_session()  # type: ignore[attr-defined]  # Django's, unstubbed
+        session = self.create_model_instance(data)
         try:
             session.save(force_update=True, using=router.db_for_write(Session, instance=session))
         except DatabaseError as exc:  # the row is gone (expired, signed out), or no database
             raise UpdateError from exc
-        self._cache.set(self.cache_key, self._session, self.get_expiry_age())
+        self._cache.set(self.cache_key, data, self.get_expiry_age())
 
 
 def read_many(session_keys: Iterable[str]) -> dict[str, dict | None]:
