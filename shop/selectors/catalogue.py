@@ -8,8 +8,8 @@ default) every word is looked for with icontains.
 
 from decimal import Decimal
 from functools import cached_property
-from operator import itemgetter
 
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramSimilarity
 from django.db import connection
 from django.db.models import F, Func, IntegerField, Q, QuerySet, Value
@@ -119,11 +119,13 @@ class SearchMatches:
     """The first MATCH_LIMIT + 1 products a full-text search finds, in the order asked for: a
     sequence for the listing's paginator (its length is the capped count, a slice is a page).
 
-    One query reads the matches' ids with what orders them (the rank, computed from the
-    document the match itself read; the date; the price), sorted here; a page's products are
-    then fetched by id. A search ranks and counts in that one pass over the matches, where a
-    ranked product query read each match's product and document again and its count made a
-    third pass (docs/search.md, "Plans at a million products").
+    One statement reads the matches and hands back their ids already in that order (an array
+    sorted by the rank, computed from the document the match itself read; the date; the
+    price); a page's products are then fetched by id. A search ranks and counts in that one
+    pass over the matches, where a ranked product query read each match's product and document
+    again and its count made a third pass (docs/search.md, "Plans at a million products").
+    PostgreSQL sorts the at most 1,001 matches inside the statement, so one row crosses to
+    Python instead of 1,001 (their conversion and sorting cost more CPU than the sort does).
     """
 
     def __init__(self, matches: QuerySet[Product], query: str, sort: str) -> None:
@@ -133,17 +135,19 @@ class SearchMatches:
 
     @cached_property
     def _ids(self) -> list[int]:
-        columns = ["id", *(field.lstrip("-") for field in self._order if field != "-id")]
-        rows = list(
+        columns = [field.lstrip("-") for field in self._order]
+        first = (
             self._matches.order_by()
             .annotate(rank=SearchRank(F("search__document"), _search_query(self._query)))
-            .values_list(*columns)[: MATCH_LIMIT + 1]
+            .values(*columns)[: MATCH_LIMIT + 1]
         )
-        # Sorted by the last key first: Python's sort is stable, reversed or not.
-        for field in reversed(self._order):
-            column = columns.index(field.lstrip("-"))
-            rows.sort(key=itemgetter(column), reverse=field.startswith("-"))
-        return [row[0] for row in rows]
+        ordering = [
+            F(field[1:]).desc() if field.startswith("-") else F(field).asc()
+            for field in self._order
+        ]
+        # Aggregating a slice wraps it in a subquery: the order applies to those matches only.
+        ids = first.aggregate(ids=ArrayAgg("id", order_by=ordering))["ids"]
+        return ids or []
 
     def __len__(self) -> int:
         return len(self._ids)
