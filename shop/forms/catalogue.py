@@ -6,6 +6,7 @@ from typing import cast
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
 
+from project import widgets
 from shop.models import Category, Vendor
 from shop.selectors import catalogue as catalogue_selectors
 
@@ -61,14 +62,18 @@ class ProductFilterForm(forms.Form):
         error_messages={"max_length": "Search text can be at most 200 characters."},
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Search products"}),
     )
+    # The two long menus are printed in Python (project.widgets): their options cost the
+    # template engine more than the rest of the form.
     category = forms.ChoiceField(
         label="Category",
         required=False,
+        widget=widgets.Select,
         error_messages={"invalid_choice": "That category does not exist."},
     )
     vendor = forms.ChoiceField(
         label="Shop",
         required=False,
+        widget=widgets.Select,
         error_messages={"invalid_choice": "That shop does not exist."},
     )
     min_price = _price_field("Minimum price")
