@@ -37,7 +37,7 @@ def _price_field(label: str) -> forms.DecimalField:
             "max_whole_digits": f"{label} is too large.",
             "max_decimal_places": f"{label} can have at most 2 decimal places.",
         },
-        widget=forms.NumberInput(
+        widget=widgets.NumberInput(
             attrs={
                 "min": "0",
                 "step": "0.01",
@@ -55,15 +55,15 @@ class ProductFilterForm(forms.Form):
     filter is ignored (see `filters()`); the rest of the listing still applies.
     """
 
+    # The fields are printed in Python (project.widgets): through Django's widget templates
+    # they cost more than the rest of the listing page's template.
     q = forms.CharField(
         label="Search",
         required=False,
         max_length=200,
         error_messages={"max_length": "Search text can be at most 200 characters."},
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Search products"}),
+        widget=widgets.TextInput(attrs={"type": "search", "placeholder": "Search products"}),
     )
-    # The two long menus are printed in Python (project.widgets): their options cost the
-    # template engine more than the rest of the form.
     category = forms.ChoiceField(
         label="Category",
         required=False,
@@ -78,7 +78,9 @@ class ProductFilterForm(forms.Form):
     )
     min_price = _price_field("Minimum price")
     max_price = _price_field("Maximum price")
-    in_stock = forms.BooleanField(label="In stock only", required=False)
+    in_stock = forms.BooleanField(
+        label="In stock only", required=False, widget=widgets.CheckboxInput
+    )
     sort = forms.ChoiceField(
         label="Sort by",
         required=False,

@@ -1,5 +1,8 @@
 """project.widgets prints what Django's widget templates print, byte for byte."""
 
+from decimal import Decimal
+
+import pytest
 from django import forms
 
 from project import widgets
@@ -14,34 +17,70 @@ CHOICES = [
 
 
 class Both(forms.Form):
-    django = forms.ChoiceField(
+    """Each field twice: `django_<name>` with Django's widget, `ours_<name>` with ours."""
+
+    django_menu = forms.ChoiceField(
         choices=CHOICES, required=False, widget=forms.Select(attrs={"data-x": "1"})
     )
-    ours = forms.ChoiceField(
+    ours_menu = forms.ChoiceField(
         choices=CHOICES, required=False, widget=widgets.Select(attrs={"data-x": "1"})
     )
+    django_text = forms.CharField(
+        max_length=5, required=False, widget=forms.TextInput(attrs={"type": "search"})
+    )
+    ours_text = forms.CharField(
+        max_length=5, required=False, widget=widgets.TextInput(attrs={"type": "search"})
+    )
+    django_number = forms.DecimalField(
+        min_value=Decimal("0"), required=False, widget=forms.NumberInput(attrs={"step": "0.01"})
+    )
+    ours_number = forms.DecimalField(
+        min_value=Decimal("0"), required=False, widget=widgets.NumberInput(attrs={"step": "0.01"})
+    )
+    django_box = forms.BooleanField(required=False, widget=forms.CheckboxInput)
+    ours_box = forms.BooleanField(required=False, widget=widgets.CheckboxInput)
 
 
-def _as_django_would(form: Both) -> tuple[str, str]:
-    ours = str(form["ours"]).replace('name="ours"', 'name="django"')
-    ours = ours.replace('id="id_ours"', 'id="id_django"')
-    ours = ours.replace('"id_ours_error"', '"id_django_error"')
-    return str(form["django"]), ours
+def _both(data: dict[str, str], name: str) -> tuple[str, str]:
+    form = Both(
+        {f"{side}_{key}": value for key, value in data.items() for side in ("django", "ours")}
+    )
+    form.is_valid()
+    return str(form[f"django_{name}"]), str(form[f"ours_{name}"]).replace("ours_", "django_")
 
 
-def test_prints_the_options_groups_and_attributes_as_django_does():
-    django, ours = _as_django_would(Both({"django": "oak-and-iron", "ours": "oak-and-iron"}))
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        ({"menu": "oak-and-iron"}, "menu"),
+        ({"menu": "nobody"}, "menu"),
+        ({}, "menu"),
+        ({"text": 'a "b" <c>'}, "text"),
+        ({"text": "far too long"}, "text"),
+        ({}, "text"),
+        ({"number": "12.50"}, "number"),
+        ({"number": "-1"}, "number"),
+        ({"number": "abc"}, "number"),
+        ({"box": "on"}, "box"),
+        ({}, "box"),
+    ],
+)
+def test_prints_what_django_prints(data, name):
+    django, ours = _both(data, name)
 
     assert ours == django
-    assert '<option value="oak-and-iron" selected>Oak &amp; Iron</option>' in ours
+
+
+def test_a_menu_shows_its_groups_and_the_chosen_option():
+    django, ours = _both({"menu": "lamp-2"}, "menu")
+
     assert '<optgroup label="Lamps">' in ours
+    assert '<option value="lamp-2" selected>Lamp two</option>' in ours
+    assert '<option value="oak-and-iron">Oak &amp; Iron</option>' in ours
 
 
-def test_marks_an_invalid_choice_as_django_does():
-    form = Both({"django": "nobody", "ours": "nobody"})
-    assert not form.is_valid()
+def test_an_invalid_value_is_marked_invalid():
+    django, ours = _both({"number": "abc"}, "number")
 
-    django, ours = _as_django_would(form)
-
-    assert ours == django
     assert 'aria-invalid="true"' in ours
+    assert 'value="abc"' in ours
