@@ -9,9 +9,8 @@ default) every word is looked for with icontains.
 from decimal import Decimal
 from functools import cached_property
 
-from django.contrib.postgres.aggregates import ArrayAgg
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramSimilarity
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import F, Func, IntegerField, Q, QuerySet, Value
 from django.shortcuts import get_object_or_404
 
@@ -162,17 +161,22 @@ class SearchMatches:
     @cached_property
     def _ids(self) -> list[int]:
         columns = [field.lstrip("-") for field in self._order]
-        first = (
+        matches = (
             self._matches.order_by()
             .annotate(rank=SearchRank(F("search__document"), _search_query(self._query)))
             .values(*columns)[: MATCH_LIMIT + 1]
         )
-        ordering = [
-            F(field[1:]).desc() if field.startswith("-") else F(field).asc()
+        sql, params = matches.query.sql_with_params()
+        quote = connections[matches.db].ops.quote_name
+        order = ", ".join(
+            f"{quote(field.lstrip('-'))}{' DESC' if field.startswith('-') else ''}"
             for field in self._order
-        ]
-        # Aggregating a slice wraps it in a subquery: the order applies to those matches only.
-        ids = first.aggregate(ids=ArrayAgg("id", order_by=ordering))["ids"]
+        )
+        # What aggregate(ArrayAgg(...)) over the slice would send, for a third of its CPU: the
+        # order applies to those matches only.
+        with connections[matches.db].cursor() as cursor:
+            cursor.execute(f"SELECT array_agg(id ORDER BY {order}) FROM ({sql}) AS matches", params)  # noqa: S608 - names quoted, values bound
+            (ids,) = cursor.fetchone()
         return ids or []
 
     def __len__(self) -> int:
