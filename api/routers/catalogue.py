@@ -3,6 +3,7 @@ product, the categories. The same selectors as the shop's pages, so the API list
 what a shopper sees in the browser: active products of approved vendors."""
 
 from decimal import Decimal
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import Http404, HttpRequest
@@ -50,7 +51,7 @@ def _category(slug: str) -> Category | None:
 
 def _page(filters: ProductFilters, query: str) -> tuple[list[Product], listings.CappedPaginator]:
     """One page of matches, counted at most to the listing's cap (never the whole catalogue)."""
-    chosen = {
+    chosen: dict[str, Any] = {
         "query": query,
         "category": _category(filters.category),
         "min_price": filters.min_price,
