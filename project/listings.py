@@ -24,20 +24,33 @@ LINKS_AT_ENDS = 1
 
 class CappedPaginator(Paginator):
     """A paginator for lists that may be huge (the catalogue): it counts at most
-    `count_limit` + 1 rows, in a LIMIT subquery without the list's ordering, and offers
-    pages up to `count_limit` rows deep. `is_capped` says there were more."""
+    `count_limit` + 1 rows, in a LIMIT subquery, and offers pages up to `count_limit` rows
+    deep. `is_capped` says there were more.
 
-    def __init__(self, object_list, per_page: int, *, count_limit: int | None = None) -> None:
+    The count leaves out the list's ordering unless `count_in_order` says an index gives
+    that order, so that the count's scan can stop after its rows (the selector knows which)."""
+
+    def __init__(
+        self,
+        object_list,
+        per_page: int,
+        *,
+        count_limit: int | None = None,
+        count_in_order: bool = False,
+    ) -> None:
         super().__init__(object_list, per_page)
         self.count_limit = COUNT_LIMIT if count_limit is None else count_limit
+        self.count_in_order = count_in_order
 
     @cached_property
     def counted(self) -> int:
         """The number of rows, or `count_limit` + 1 when there are more."""
         rows = self.object_list
         if isinstance(rows, QuerySet):
-            # The order (and a relevance rank) costs time and changes nothing in a count.
-            return rows.order_by().values("pk")[: self.count_limit + 1].count()
+            if not self.count_in_order:
+                # An order no index gives would sort every row, and changes nothing here.
+                rows = rows.order_by()
+            return rows.values("pk")[: self.count_limit + 1].count()
         return min(len(rows), self.count_limit + 1)
 
     @cached_property

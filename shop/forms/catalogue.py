@@ -6,6 +6,7 @@ from typing import cast
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
 
+from project import widgets
 from shop.models import Category, Vendor
 from shop.selectors import catalogue as catalogue_selectors
 
@@ -36,7 +37,7 @@ def _price_field(label: str) -> forms.DecimalField:
             "max_whole_digits": f"{label} is too large.",
             "max_decimal_places": f"{label} can have at most 2 decimal places.",
         },
-        widget=forms.NumberInput(
+        widget=widgets.NumberInput(
             attrs={
                 "min": "0",
                 "step": "0.01",
@@ -54,26 +55,32 @@ class ProductFilterForm(forms.Form):
     filter is ignored (see `filters()`); the rest of the listing still applies.
     """
 
+    # The fields are printed in Python (project.widgets): through Django's widget templates
+    # they cost more than the rest of the listing page's template.
     q = forms.CharField(
         label="Search",
         required=False,
         max_length=200,
         error_messages={"max_length": "Search text can be at most 200 characters."},
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Search products"}),
+        widget=widgets.TextInput(attrs={"type": "search", "placeholder": "Search products"}),
     )
     category = forms.ChoiceField(
         label="Category",
         required=False,
+        widget=widgets.Select,
         error_messages={"invalid_choice": "That category does not exist."},
     )
     vendor = forms.ChoiceField(
         label="Shop",
         required=False,
+        widget=widgets.Select,
         error_messages={"invalid_choice": "That shop does not exist."},
     )
     min_price = _price_field("Minimum price")
     max_price = _price_field("Maximum price")
-    in_stock = forms.BooleanField(label="In stock only", required=False)
+    in_stock = forms.BooleanField(
+        label="In stock only", required=False, widget=widgets.CheckboxInput
+    )
     sort = forms.ChoiceField(
         label="Sort by",
         required=False,

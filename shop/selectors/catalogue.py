@@ -8,10 +8,9 @@ default) every word is looked for with icontains.
 
 from decimal import Decimal
 from functools import cached_property
-from operator import itemgetter
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramSimilarity
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import F, Func, IntegerField, Q, QuerySet, Value
 from django.shortcuts import get_object_or_404
 
@@ -93,11 +92,37 @@ def search_products(
         products = products.filter(price__lte=max_price)
     if in_stock:
         products = products.filter(stock__gt=0)
-    if sort not in SORT_ORDERS or (sort == RELEVANCE and not ranked):
-        sort = RELEVANCE if ranked and not sort else DEFAULT_SORT
+    sort = _sort_order(sort, ranked=ranked)
     if ranked:
         return SearchMatches(products, query, sort)
     return products.order_by(*SORT_ORDERS[sort])
+
+
+def _sort_order(sort: str, *, ranked: bool) -> str:
+    if sort not in SORT_ORDERS or (sort == RELEVANCE and not ranked):
+        return RELEVANCE if ranked and not sort else DEFAULT_SORT
+    return sort
+
+
+def counts_fastest_in_order(
+    *,
+    query: str = "",
+    category: Category | None = None,
+    vendor: Vendor | None = None,
+    min_price: Decimal | None = None,
+    max_price: Decimal | None = None,
+    in_stock: bool = False,
+    sort: str = "",
+) -> bool:
+    """Whether the capped count of `search_products(...)` (same arguments) is quickest read
+    in the listing's own order: when an index gives that order (migration 0007), the count's
+    scan stops after its 1,001 rows, where PostgreSQL's unordered plan first gathers every
+    row of the filter into a bitmap (docs/search.md, "Counting and pages"). Without such an
+    index an ordered count would sort every match, so it stays unordered."""
+    if query.strip() or vendor is not None or min_price is not None or max_price is not None:
+        return False
+    # product_visible_newest and product_active_price; product_category_newest by newest.
+    return category is None or _sort_order(sort, ranked=False) == DEFAULT_SORT
 
 
 def uses_full_text_search() -> bool:
@@ -119,11 +144,13 @@ class SearchMatches:
     """The first MATCH_LIMIT + 1 products a full-text search finds, in the order asked for: a
     sequence for the listing's paginator (its length is the capped count, a slice is a page).
 
-    One query reads the matches' ids with what orders them (the rank, computed from the
-    document the match itself read; the date; the price), sorted here; a page's products are
-    then fetched by id. A search ranks and counts in that one pass over the matches, where a
-    ranked product query read each match's product and document again and its count made a
-    third pass (docs/search.md, "Plans at a million products").
+    One statement reads the matches and hands back their ids already in that order (an array
+    sorted by the rank, computed from the document the match itself read; the date; the
+    price); a page's products are then fetched by id. A search ranks and counts in that one
+    pass over the matches, where a ranked product query read each match's product and document
+    again and its count made a third pass (docs/search.md, "Plans at a million products").
+    PostgreSQL sorts the at most 1,001 matches inside the statement, so one row crosses to
+    Python instead of 1,001 (their conversion and sorting cost more CPU than the sort does).
     """
 
     def __init__(self, matches: QuerySet[Product], query: str, sort: str) -> None:
@@ -133,17 +160,24 @@ class SearchMatches:
 
     @cached_property
     def _ids(self) -> list[int]:
-        columns = ["id", *(field.lstrip("-") for field in self._order if field != "-id")]
-        rows = list(
+        columns = [field.lstrip("-") for field in self._order]
+        matches = (
             self._matches.order_by()
             .annotate(rank=SearchRank(F("search__document"), _search_query(self._query)))
-            .values_list(*columns)[: MATCH_LIMIT + 1]
+            .values(*columns)[: MATCH_LIMIT + 1]
         )
-        # Sorted by the last key first: Python's sort is stable, reversed or not.
-        for field in reversed(self._order):
-            column = columns.index(field.lstrip("-"))
-            rows.sort(key=itemgetter(column), reverse=field.startswith("-"))
-        return [row[0] for row in rows]
+        sql, params = matches.query.sql_with_params()
+        quote = connections[matches.db].ops.quote_name
+        order = ", ".join(
+            f"{quote(field.lstrip('-'))}{' DESC' if field.startswith('-') else ''}"
+            for field in self._order
+        )
+        # What aggregate(ArrayAgg(...)) over the slice would send, for a third of its CPU: the
+        # order applies to those matches only.
+        with connections[matches.db].cursor() as cursor:
+            cursor.execute(f"SELECT array_agg(id ORDER BY {order}) FROM ({sql}) AS matches", params)  # noqa: S608 - names quoted, values bound
+            (ids,) = cursor.fetchone()
+        return ids or []
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -236,8 +270,12 @@ def list_categories() -> QuerySet[Category]:
 
 
 def list_vendors() -> QuerySet[Vendor]:
-    """Approved vendors, by name."""
-    return Vendor.objects.filter(status=VendorStatus.APPROVED).order_by("name")
+    """Approved vendors, by name, for the listing's shop filter (their slug and name)."""
+    return (
+        Vendor.objects.filter(status=VendorStatus.APPROVED)
+        .only("id", "name", "slug")
+        .order_by("name")
+    )
 
 
 def get_category(*, slug: str) -> Category:

@@ -93,6 +93,25 @@ def test_category_page_is_the_listing_filtered_to_that_category(client):
     assert _names(response) == ["Pot", "Pan"]
 
 
+def test_category_page_links_every_category_and_marks_its_own(client):
+    kitchen = factories.CategoryFactory(name="Kitchen", slug="kitchen")
+    factories.CategoryFactory(name="Garden", slug="garden")
+
+    content = client.get(kitchen.get_absolute_url()).content.decode()
+
+    assert '<li><a href="/c/garden/">Garden</a></li>' in content
+    assert '<li><a href="/c/kitchen/" aria-current="page">Kitchen</a></li>' in content
+
+
+def test_listing_links_every_category_and_marks_none(client):
+    factories.CategoryFactory(name="Kitchen", slug="kitchen")
+
+    content = client.get(LIST_URL).content.decode()
+
+    assert '<li><a href="/c/kitchen/">Kitchen</a></li>' in content
+    assert '<li aria-current="page">All products</li>' in content
+
+
 def test_filters_by_vendor_slug(client):
     ours = factories.VendorFactory(slug="ours")
     _product("Ours One", vendor=ours, days_ago=1)

@@ -61,10 +61,38 @@ def test_a_listing_larger_than_the_limit_is_counted_only_up_to_it(
     assert "More than <strong>100</strong> products" in content
     counts = [query["sql"] for query in queries if "COUNT(" in query["sql"].upper()]
     assert len(counts) == 1
-    # The count reads at most limit + 1 rows: a LIMIT inside it, and no ORDER BY.
+    # The count reads at most limit + 1 rows: a LIMIT inside it, in the listing's order (an
+    # index gives it, so the scan stops after those rows).
     assert "LIMIT 101" in counts[0]
-    assert "ORDER BY" not in counts[0]
+    assert 'ORDER BY "shop_product"."created_at" DESC' in counts[0]
     assert _shown(content) == ["1", "2", "3", "4", "5"]
+
+
+@pytest.mark.parametrize(
+    ("params", "in_order"),
+    [
+        ({"sort": "price_asc"}, True),
+        ({"in_stock": "on"}, True),
+        ({"category": "widgets"}, True),
+        ({"category": "widgets", "sort": "price_desc"}, False),
+        ({"vendor": "widget-works"}, False),
+        ({"min_price": "1"}, False),
+    ],
+)
+def test_a_count_is_read_in_the_listing_order_only_where_an_index_gives_it(
+    client, params, in_order
+):
+    vendor = factories.VendorFactory(slug="widget-works")
+    category = factories.CategoryFactory(slug="widgets")
+    factories.ProductFactory(vendor=vendor, category=category, price=Decimal("5.00"), stock=2)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(LIST_URL, params)
+
+    assert "<strong>1</strong> product" in response.content.decode()
+    counts = [query["sql"] for query in queries if "COUNT(" in query["sql"].upper()]
+    assert len(counts) == 1
+    assert ("ORDER BY" in counts[0]) is in_order
 
 
 def test_the_deepest_offered_page_says_there_are_more(client, many_products, monkeypatch):
