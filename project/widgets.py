@@ -10,19 +10,19 @@ the two).
 """
 
 from django import forms
-from django.utils.html import conditional_escape, format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 
-def _attrs(attrs: dict) -> str:
+def _attrs(attrs: dict) -> SafeString:
     # django/forms/widgets/attrs.html: False leaves the attribute out, True prints its name.
-    return "".join(
-        f" {conditional_escape(name)}"
-        if value is True
-        else f' {conditional_escape(name)}="{conditional_escape(str(value))}"'
-        for name, value in attrs.items()
-        if value is not False
-    )
+    html = SafeString()
+    for name, value in attrs.items():
+        if value is True:
+            html += format_html(" {}", name)
+        elif value is not False:
+            html += format_html(' {}="{}"', name, str(value))
+    return html
 
 
 class Select(forms.Select):
@@ -30,21 +30,21 @@ class Select(forms.Select):
 
     def render(self, name, value, attrs=None, renderer=None) -> SafeString:
         widget = self.get_context(name, value, attrs)["widget"]
-        parts = [format_html('<select name="{}"', widget["name"]), _attrs(widget["attrs"]), ">"]
+        html = format_html('<select name="{}"{}>', widget["name"], _attrs(widget["attrs"]))
         for group_name, options, _index in widget["optgroups"]:
             if group_name:
-                parts.append(format_html('\n  <optgroup label="{}">', group_name))
+                html += format_html('\n  <optgroup label="{}">', group_name)
             for option in options:
-                parts.append(
-                    format_html('\n  <option value="{}"', str(option["value"]))
-                    + _attrs(option["attrs"])
-                    # The option template's file ends with a newline, printed after each.
-                    + format_html(">{}</option>\n", option["label"])
+                # The option template's file ends with a newline, printed after each.
+                html += format_html(
+                    '\n  <option value="{}"{}>{}</option>\n',
+                    str(option["value"]),
+                    _attrs(option["attrs"]),
+                    option["label"],
                 )
             if group_name:
-                parts.append("\n  </optgroup>")
-        parts.append("\n</select>")
-        return mark_safe("".join(parts))  # noqa: S308 - every value above is escaped
+                html += SafeString("\n  </optgroup>")
+        return html + SafeString("\n</select>")
 
 
 class _PrintedInput:
@@ -55,7 +55,7 @@ class _PrintedInput:
         html = format_html('<input type="{}" name="{}"', widget["type"], widget["name"])
         if widget["value"] is not None:
             html += format_html(' value="{}"', str(widget["value"]))
-        return mark_safe(f"{html}{_attrs(widget['attrs'])}>")  # noqa: S308 - escaped above
+        return html + format_html("{}>", _attrs(widget["attrs"]))
 
 
 class TextInput(_PrintedInput, forms.TextInput):

@@ -174,8 +174,10 @@ class SearchMatches:
         )
         # What aggregate(ArrayAgg(...)) over the slice would send, for a third of its CPU: the
         # order applies to those matches only.
+        statement = f"SELECT array_agg(id ORDER BY {order}) FROM ({sql}) AS matches"  # noqa: S608
         with connections[matches.db].cursor() as cursor:
-            cursor.execute(f"SELECT array_agg(id ORDER BY {order}) FROM ({sql}) AS matches", params)  # noqa: S608 - names quoted, values bound
+            # nosemgrep: bazaar-raw-sql-formatting — the ORM's SQL, quoted names; values bound
+            cursor.execute(statement, params)
             (ids,) = cursor.fetchone()
         return ids or []
 
