@@ -437,6 +437,7 @@ def measure(requests: int) -> None:
 
     from project.listings import COUNT_LIMIT
     from shop.models import Category, Product
+    from shop.selectors import catalogue
     from shop.views.catalogue import PAGE_SIZE
 
     category = Category.objects.order_by("id")[3]
@@ -466,8 +467,11 @@ def measure(requests: int) -> None:
         with CaptureQueriesContext(connection) as queries:
             client.get(url)
         slowest = max(queries.captured_queries, key=lambda query: float(query["time"]))
+        # The search's matches are sent as "SET …; SELECT …; RESET …": the SELECT is explained.
+        statement = slowest["sql"].removeprefix(f"{catalogue.STABLE_SCANS}; ")
+        statement = statement.removesuffix("; RESET synchronize_seqscans")
         with connection.cursor() as cursor:
-            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {slowest['sql']}")  # noqa: S608
+            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {statement}")  # noqa: S608
             plan = [row[0] for row in cursor.fetchall()]
         results.append((label, url, timings, cpu, len(queries), slowest["sql"], plan))
 

@@ -140,6 +140,9 @@ def _matching(products: QuerySet[Product], query: str) -> QuerySet[Product]:
     return products.filter(search__document=_search_query(query))
 
 
+STABLE_SCANS = "SET synchronize_seqscans = off"
+
+
 class SearchMatches:
     """The first MATCH_LIMIT + 1 products a full-text search finds, in the order asked for: a
     sequence for the listing's paginator (its length is the capped count, a slice is a page).
@@ -176,8 +179,15 @@ class SearchMatches:
         # order applies to those matches only.
         statement = f"SELECT array_agg(id ORDER BY {order}) FROM ({sql}) AS matches"  # noqa: S608
         with connections[matches.db].cursor() as cursor:
+            # Every scan of this statement starts at its table's first page. A broad search
+            # (more matches than the limit) reads them with a sequential scan and takes the
+            # first 1,001; with synchronised scans, PostgreSQL's default, each scan of a big
+            # table begins where the last one stopped, so the matches, and page 2, changed
+            # from one request to the next. One message (client-side binding), so an implicit
+            # transaction: the setting never outlives it, even if the SELECT fails.
             # nosemgrep: bazaar-raw-sql-formatting — the ORM's SQL, quoted names; values bound
-            cursor.execute(statement, params)
+            cursor.execute(f"{STABLE_SCANS}; {statement}; RESET synchronize_seqscans", params)
+            cursor.nextset()  # past the SET, to the SELECT's row
             (ids,) = cursor.fetchone()
         return ids or []
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -109,6 +110,32 @@ def test_the_database_keeps_the_search_document_of_a_renamed_product(client):
     assert {"porcelain", "cup", "stoneware", "mug"} <= set(
         SearchWord.objects.values_list("word", flat=True)
     )
+
+
+def test_a_search_reads_its_matches_from_each_tables_first_page_and_leaves_the_setting_be(
+    client,
+):
+    """A broad search takes the first 1,001 of its matches from a sequential scan; with
+    PostgreSQL's synchronised scans (on by default) a scan of a big table starts where the last
+    one stopped, so page 2 of the same search could repeat or skip products of page 1. The
+    matches statement turns them off for itself only (the tables here are too small to show
+    the effect; the million products of bench/catalogue_bench.py do)."""
+    _product("Walnut Desk")
+    statements: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        assert _names(client.get(LIST_URL, {"q": "walnut"})) == ["Walnut Desk"]
+
+    [matches] = [sql for sql in statements if "array_agg" in sql]
+    assert matches.startswith("SET synchronize_seqscans = off;")
+    assert matches.endswith("; RESET synchronize_seqscans")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronize_seqscans")
+        assert cursor.fetchone() == ("on",)
 
 
 def test_bulk_created_products_get_their_search_documents():
