@@ -3,7 +3,6 @@ product, the categories. The same selectors as the shop's pages, so the API list
 what a shopper sees in the browser: active products of approved vendors."""
 
 from decimal import Decimal
-from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import Http404, HttpRequest
@@ -51,21 +50,14 @@ def _category(slug: str) -> Category | None:
 
 def _page(filters: ProductFilters, query: str) -> tuple[list[Product], listings.CappedPaginator]:
     """One page of matches, counted at most to the listing's cap (never the whole catalogue)."""
-    chosen: dict[str, Any] = {
-        "query": query,
-        "category": _category(filters.category),
-        "min_price": filters.min_price,
-        "max_price": filters.max_price,
-        "in_stock": filters.in_stock,
-        "sort": filters.sort,
-    }
-    products = catalogue_selectors.search_products(**chosen)
-    limit = catalogue_selectors.MATCH_LIMIT if query.strip() else None
-    paginator = listings.CappedPaginator(
-        products,
-        filters.per_page,
-        count_limit=limit,
-        count_in_order=catalogue_selectors.counts_fastest_in_order(**chosen),
+    paginator = catalogue_selectors.paginate_products(
+        per_page=filters.per_page,
+        query=query,
+        category=_category(filters.category),
+        min_price=filters.min_price,
+        max_price=filters.max_price,
+        in_stock=filters.in_stock,
+        sort=filters.sort,
     )
     if filters.page > max(paginator.num_pages, 1):
         return [], paginator

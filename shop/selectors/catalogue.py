@@ -8,12 +8,14 @@ default) every word is looked for with icontains.
 
 from decimal import Decimal
 from functools import cached_property
+from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, TrigramSimilarity
 from django.db import connection, connections
 from django.db.models import F, Func, IntegerField, Q, QuerySet, Value
 from django.shortcuts import get_object_or_404
 
+from project import listings
 from shop.models import Category, Product, SearchWord, Vendor, VendorStatus
 
 # What a product card needs; the product page loads the full row.
@@ -104,25 +106,31 @@ def _sort_order(sort: str, *, ranked: bool) -> str:
     return sort
 
 
-def counts_fastest_in_order(
-    *,
-    query: str = "",
-    category: Category | None = None,
-    vendor: Vendor | None = None,
-    min_price: Decimal | None = None,
-    max_price: Decimal | None = None,
-    in_stock: bool = False,
-    sort: str = "",
-) -> bool:
-    """Whether the capped count of `search_products(...)` (same arguments) is quickest read
-    in the listing's own order: when an index gives that order (migration 0007), the count's
-    scan stops after its 1,001 rows, where PostgreSQL's unordered plan first gathers every
-    row of the filter into a bitmap (docs/search.md, "Counting and pages"). Without such an
-    index an ordered count would sort every match, so it stays unordered."""
-    if query.strip() or vendor is not None or min_price is not None or max_price is not None:
+def paginate_products(*, per_page: int, **filters: Any) -> listings.CappedPaginator:
+    """`search_products(**filters)` in pages of `per_page`, counted at most to the listing's
+    cap: a search's MATCH_LIMIT best matches, otherwise COUNT_LIMIT products."""
+    limit = MATCH_LIMIT if filters.get("query", "").strip() else None
+    return listings.CappedPaginator(
+        search_products(**filters),
+        per_page,
+        count_limit=limit,
+        count_in_order=_counts_fastest_in_order(filters),
+    )
+
+
+def _counts_fastest_in_order(filters: dict[str, Any]) -> bool:
+    """Whether the capped count is quickest read in the listing's own order: when an index
+    gives that order (migration 0007), the count's scan stops after its 1,001 rows, where
+    PostgreSQL's unordered plan first gathers every row of the filter into a bitmap
+    (docs/search.md, "Counting and pages"). Without such an index an ordered count would sort
+    every match, so it stays unordered."""
+    if filters.get("query", "").strip() or any(
+        filters.get(name) is not None for name in ("vendor", "min_price", "max_price")
+    ):
         return False
     # product_visible_newest and product_active_price; product_category_newest by newest.
-    return category is None or _sort_order(sort, ranked=False) == DEFAULT_SORT
+    sort = _sort_order(filters.get("sort", ""), ranked=False)
+    return filters.get("category") is None or sort == DEFAULT_SORT
 
 
 def uses_full_text_search() -> bool:

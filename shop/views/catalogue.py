@@ -118,15 +118,7 @@ def _listing(
 
 
 def _results_page(request: HtmxRequest, filters: dict) -> Page:
-    products = catalogue_selectors.search_products(**filters)
-    # A search lists at most its best MATCH_LIMIT matches; the catalogue, COUNT_LIMIT products.
-    limit = catalogue_selectors.MATCH_LIMIT if filters["query"].strip() else None
-    paginator = listings.CappedPaginator(
-        products,
-        PAGE_SIZE,
-        count_limit=limit,
-        count_in_order=catalogue_selectors.counts_fastest_in_order(**filters),
-    )
+    paginator = catalogue_selectors.paginate_products(per_page=PAGE_SIZE, **filters)
     return paginator.get_page(request.GET.get("page"))
 
 
